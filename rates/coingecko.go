@@ -31,7 +31,7 @@ var CoinGeckoIDs = map[string]string{
 // no cross rate; it gives no fiat/fiat rates. One request per Fetch.
 type CoinGecko struct {
 	BaseURL string            // default CoinGeckoURL
-	Client  *http.Client          // default a client with a 10 s timeout
+	Client  *http.Client      // default a client with a 10 s timeout
 	IDs     map[string]string // default CoinGeckoIDs
 }
 

@@ -23,7 +23,7 @@ var KrakenAssets = map[string]string{"BTC": "XBT", "DOGE": "XDG"}
 // a few fiat/fiat pairs (EUR/USD, GBP/USD) but no IDR or RUB. One request per pair.
 type Kraken struct {
 	BaseURL string            // default KrakenURL
-	Client  *http.Client          // default a client with a 10 s timeout
+	Client  *http.Client      // default a client with a 10 s timeout
 	Assets  map[string]string // default KrakenAssets
 }
 
