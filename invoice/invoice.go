@@ -75,18 +75,18 @@ const (
 // Method is one way to pay an invoice: a chain/asset pair with its own deposit
 // address and amount due, fixed when the invoice is created.
 type Method struct {
-	Method     string    // "bitcoin/btc", "ethereum/usdc"
-	Chain      string    // "bitcoin", "ethereum"
-	Kind       ChainKind // bitcoin or evm
-	ChainID    uint64    // EVM chain id (0 for Bitcoin)
-	Asset      Asset     // BTC, USDC, …
-	Token      string    // ERC-20 contract (EIP-55), "" for a native coin
-	Address    string    // deposit address (EIP-55 for EVM)
-	DeriveIdx  uint32    // derivation index of Address
-	AmountDue  *big.Int  // in Asset base units
-	Rate       string    // price of one Asset in the invoice currency, decimal string
-	RateSource string    // where Rate came from ("static", "coingecko", "identity", …)
-	RateTime   time.Time // when the rate was observed
+	Method                string    // "bitcoin/btc", "ethereum/usdc"
+	Chain                 string    // "bitcoin", "ethereum"
+	Kind                  ChainKind // bitcoin or evm
+	ChainID               uint64    // EVM chain id (0 for Bitcoin)
+	Asset                 Asset     // BTC, USDC, …
+	Token                 string    // ERC-20 contract (EIP-55), "" for a native coin
+	Address               string    // deposit address (EIP-55 for EVM)
+	DeriveIdx             uint32    // derivation index of Address
+	AmountDue             *big.Int  // in Asset base units
+	Rate                  string    // price of one Asset in the invoice currency, decimal string
+	RateSource            string    // where Rate came from ("static", "coingecko", "identity", …)
+	RateTime              time.Time // when the rate was observed
 	ConfirmationsRequired int
 }
 
