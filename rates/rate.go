@@ -65,10 +65,10 @@ type Rate struct {
 // Pair returns the rate's pair.
 func (r Rate) Pair() Pair { return Pair{Base: r.Base, Quote: r.Quote} }
 
-// String returns the value as a plain decimal string rounded half away from zero to
-// 8 decimal places — or to 10 significant digits when the value is so small that
-// this needs more places (at most 18) — with trailing zeros trimmed:
-// "60630.12", "1", "0.00001649348505".
+// String returns the value as a plain decimal string rounded half away from zero,
+// trailing zeros trimmed: values of 1 or more to 8 decimal places ("60630.12",
+// "60012.50250050", printed "60012.5025005"); values below 1 to 10 significant digits
+// (at least 8, at most 18 places: "0.05000374997", "0.00001649362109").
 func (r Rate) String() string {
 	if r.Value == nil {
 		return ""
@@ -85,7 +85,7 @@ const (
 // places returns how many decimal places String uses for v.
 func places(v *big.Rat) int {
 	a := new(big.Rat).Abs(v)
-	if a.Sign() == 0 {
+	if a.Sign() == 0 || a.Cmp(big.NewRat(1, 1)) >= 0 {
 		return minPlaces
 	}
 	// Count the leading zeros after the decimal point: the smallest k with a*10^(k+1) >= 1.

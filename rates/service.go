@@ -172,7 +172,7 @@ func (s *Service) Rate(ctx context.Context, base, quote string) (Rate, error) {
 	s.mu.Lock()
 	r, consulted, ok := s.resolveLocked(p, s.now())
 	s.wantLocked(consulted)
-	if ok {
+	if ok && finalize(r).Value.Sign() > 0 {
 		s.mu.Unlock()
 		return finalize(r), nil
 	}
@@ -197,12 +197,14 @@ func (s *Service) Rate(ctx context.Context, base, quote string) (Rate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, consulted, ok = s.resolveLocked(p, s.now())
-	if ok {
+	if ok && finalize(r).Value.Sign() > 0 {
 		return finalize(r), nil
 	}
 	return Rate{}, &NoRateError{Pair: p, Reasons: s.reasonsLocked(consulted)}
 }
 
+// finalize rounds r as String prints it. A value that rounds to zero (below
+// 0.5e-18) is not a usable price and is treated as no rate.
 func finalize(r Rate) Rate {
 	r.Value = round(r.Value)
 	return r
