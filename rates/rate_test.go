@@ -17,7 +17,7 @@ func TestRateString(t *testing.T) {
 		{"1.000000005", "1.00000001"}, // half away from zero at 8 places
 		{"1.000000004999", "1"},       // trimmed
 		{"60012.50250050010002", "60012.5025005"},
-		{"2/3", "0.6666666667"},           // below 1: 10 significant digits
+		{"2/3", "0.6666666667"},          // below 1: 10 significant digits
 		{"2/121259", "0.00001649362109"}, // USD/BTC keeps 10 significant digits
 		{"0.0000164935", "0.0000164935"},
 		{"-1/3", "-0.3333333333"},

@@ -36,9 +36,15 @@ type Service struct {
 	entries     map[Pair]map[string]entry  // last accepted value per pair and source
 	lastErr     map[Pair]map[string]string // last failure per pair and source, as reason()
 	wanted      map[Pair]bool
-	inflight    map[Pair]chan struct{}
+	inflight    map[Pair]flight
 	lastAttempt map[Pair]time.Time
 	wantedFull  bool
+}
+
+// flight is a fetch in progress for a pair: done closes when it ends.
+type flight struct {
+	done    chan struct{}
+	started time.Time
 }
 
 type entry struct {
@@ -102,7 +108,7 @@ func NewWithSources(cfg Config, log *slog.Logger, sources ...Source) (*Service, 
 		entries:     map[Pair]map[string]entry{},
 		lastErr:     map[Pair]map[string]string{},
 		wanted:      map[Pair]bool{},
-		inflight:    map[Pair]chan struct{}{},
+		inflight:    map[Pair]flight{},
 		lastAttempt: map[Pair]time.Time{},
 	}
 	s.mu.Lock()
@@ -140,7 +146,7 @@ func (s *Service) Refresh(ctx context.Context) {
 	for p := range s.wanted {
 		if _, busy := s.inflight[p]; !busy {
 			pairs = append(pairs, p)
-			s.inflight[p] = make(chan struct{})
+			s.inflight[p] = flight{done: make(chan struct{}), started: s.now()}
 		}
 	}
 	s.mu.Unlock()
@@ -176,11 +182,11 @@ func (s *Service) Rate(ctx context.Context, base, quote string) (Rate, error) {
 		s.mu.Unlock()
 		return finalize(r), nil
 	}
-	waits := s.startLocked(consulted)
+	waits, deadline := s.startLocked(consulted)
 	s.mu.Unlock()
 
-	if len(waits) > 0 && s.n.cfg.ColdWait > 0 {
-		timer := time.NewTimer(s.n.cfg.ColdWait)
+	if wait := deadline.Sub(s.now()); len(waits) > 0 && wait > 0 {
+		timer := time.NewTimer(wait)
 		defer timer.Stop()
 	wait:
 		for _, ch := range waits {
@@ -196,11 +202,17 @@ func (s *Service) Rate(ctx context.Context, base, quote string) (Rate, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, consulted, ok = s.resolveLocked(p, s.now())
+	r, rv, ok := s.resolveFull(p, s.now())
 	if ok && finalize(r).Value.Sign() > 0 {
 		return finalize(r), nil
 	}
-	return Rate{}, &NoRateError{Pair: p, Reasons: s.reasonsLocked(consulted)}
+	var named []Pair
+	for _, c := range rv.consulted {
+		if rv.primary[c] {
+			named = append(named, c)
+		}
+	}
+	return Rate{}, &NoRateError{Pair: p, Reasons: s.reasonsLocked(named)}
 }
 
 // finalize rounds r as String prints it. A value that rounds to zero (below
@@ -228,22 +240,28 @@ func (s *Service) wantLocked(pairs []Pair) {
 }
 
 // startLocked starts a cold fetch of the pairs that are neither being fetched nor
-// were tried within retryWindow, and returns the channels to wait on.
-func (s *Service) startLocked(pairs []Pair) []chan struct{} {
+// were tried within retryWindow, and returns the channels to wait on and until when:
+// ColdWait after the oldest of those fetches started, so a caller arriving while a
+// fetch is under way waits only for what is left of it.
+func (s *Service) startLocked(pairs []Pair) ([]chan struct{}, time.Time) {
 	var waits []chan struct{}
 	var fetch []Pair
 	now := s.now()
+	deadline := now.Add(s.n.cfg.ColdWait)
 	for _, p := range pairs {
-		if ch, ok := s.inflight[p]; ok {
-			waits = append(waits, ch)
+		if f, ok := s.inflight[p]; ok {
+			waits = append(waits, f.done)
+			if d := f.started.Add(s.n.cfg.ColdWait); d.Before(deadline) {
+				deadline = d
+			}
 			continue
 		}
 		if t, ok := s.lastAttempt[p]; ok && now.Sub(t) < retryWindow {
 			continue
 		}
-		ch := make(chan struct{})
-		s.inflight[p] = ch
-		waits = append(waits, ch)
+		f := flight{done: make(chan struct{}), started: now}
+		s.inflight[p] = f
+		waits = append(waits, f.done)
 		fetch = append(fetch, p)
 	}
 	if len(fetch) > 0 {
@@ -254,7 +272,7 @@ func (s *Service) startLocked(pairs []Pair) []chan struct{} {
 			s.finish(fetch)
 		}()
 	}
-	return waits
+	return waits, deadline
 }
 
 // finish marks pairs as no longer in flight and wakes their waiters.
@@ -263,8 +281,8 @@ func (s *Service) finish(pairs []Pair) {
 	defer s.mu.Unlock()
 	now := s.now()
 	for _, p := range pairs {
-		if ch, ok := s.inflight[p]; ok {
-			close(ch)
+		if f, ok := s.inflight[p]; ok {
+			close(f.done)
 			delete(s.inflight, p)
 		}
 		s.lastAttempt[p] = now
@@ -437,26 +455,32 @@ func (s *Service) ingestLocked(p Pair, round map[string]answer, at time.Time) {
 // resolveLocked computes p from the cache. It returns the direct pairs it looked at
 // (to fetch or keep warm) whether or not it succeeded.
 func (s *Service) resolveLocked(p Pair, now time.Time) (Rate, []Pair, bool) {
-	rv := resolver{s: s, now: now}
-	r, ok := rv.resolve(p.Base, p.Quote, true, 0, false)
+	r, rv, ok := s.resolveFull(p, now)
 	return r, rv.consulted, ok
+}
+
+func (s *Service) resolveFull(p Pair, now time.Time) (Rate, *resolver, bool) {
+	rv := &resolver{s: s, now: now}
+	r, ok := rv.resolve(p.Base, p.Quote, true, 0, false)
+	return r, rv, ok
 }
 
 type resolver struct {
 	s         *Service
 	now       time.Time
-	consulted []Pair
-	seen      map[Pair]bool
+	consulted []Pair        // direct pairs looked up, to fetch and keep warm
+	primary   map[Pair]bool // those worth naming in a NoRateError (not inverted legs)
 }
 
-func (rv *resolver) consult(p Pair) {
-	if rv.seen == nil {
-		rv.seen = map[Pair]bool{}
+func (rv *resolver) consult(p Pair, primary bool) {
+	if rv.primary == nil {
+		rv.primary = map[Pair]bool{}
 	}
-	if !rv.seen[p] {
-		rv.seen[p] = true
+	was, seen := rv.primary[p]
+	if !seen {
 		rv.consulted = append(rv.consulted, p)
 	}
+	rv.primary[p] = was || primary
 }
 
 // resolve finds b/q: identity, peg, peg expansion, direct (and its inverse for a
@@ -493,14 +517,14 @@ func (rv *resolver) resolve(b, q string, allowCross bool, depth int, leg bool) (
 		}
 	}
 	direct := Pair{Base: b, Quote: q}
-	rv.consult(direct)
+	rv.consult(direct, true)
 	if r, ok := s.aggregateLocked(direct, rv.now); ok {
 		return r, true
 	}
 	if leg {
 		// A cross leg may be known the other way round: USD/BTC = 1 / BTC/USD.
 		inv := Pair{Base: q, Quote: b}
-		rv.consult(inv)
+		rv.consult(inv, false)
 		if r, ok := s.aggregateLocked(inv, rv.now); ok {
 			return invert(r), true
 		}
@@ -560,11 +584,13 @@ func (s *Service) reasonsLocked(consulted []Pair) []string {
 					if now.Sub(e.time) <= s.n.cfg.MaxAge {
 						why = "ok"
 					}
-				} else {
+				} else if _, busy := s.inflight[p]; busy {
 					why = "no answer yet"
+				} else {
+					why = "no answer"
 				}
 			}
-			parts = append(parts, name+": "+why)
+			parts = append(parts, name+" "+why)
 		}
 		prefix := p.String() + ": "
 		if len(consulted) == 1 {
