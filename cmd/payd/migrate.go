@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/payd/payd/config"
+	"github.com/payd/payd/store"
+)
+
+func init() {
+	register(func(g *globals) *cobra.Command {
+		return &cobra.Command{
+			Use:   "migrate",
+			Short: "Create or upgrade the database schema (also done by run)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, err := g.loadConfigLoose()
+				if err != nil {
+					return err
+				}
+				db, err := openDB(cmd.Context(), cfg, false)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				cur, latest, err := db.SchemaVersion(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if cur == latest {
+					fmt.Fprintf(cmd.OutOrStdout(), "database %s is up to date (schema version %d)\n", cfg.Database.Path, cur)
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "database %s migrated from schema version %d to %d\n", cfg.Database.Path, cur, latest)
+				}
+				return nil
+			},
+		}
+	})
+}
+
+// openDB opens and migrates the database.
+func openDB(ctx context.Context, cfg *config.Config, exclusive bool) (*store.DB, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	db, err := store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Exclusive: exclusive})
+	if err != nil {
+		return nil, &exitError{code: 1, err: fmt.Errorf("database.path: %w", err)}
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, &exitError{code: 1, err: err}
+	}
+	return db, nil
+}
