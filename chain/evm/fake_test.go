@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,7 +65,11 @@ func (f *fakeNode) count(method string) int {
 	return n
 }
 
+// testLogger discards logs unless PAYD_TEST_LOG is set.
 func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("PAYD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 

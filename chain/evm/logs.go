@@ -62,6 +62,7 @@ func (b *Backend) blockLogs(ctx context.Context, blk *leanBlock, ref chain.Block
 	}
 	if tip > ref.Height+1 && !b.cache.covers(ref.Height) {
 		to := min(ref.Height+b.logRange.Load()-1, tip)
+		b.log.Debug("fetching logs by range", "from", ref.Height, "to", to)
 		logs, err := b.LogsRange(ctx, ref.Height, to)
 		if err != nil {
 			b.log.Warn("range log query failed, asking per block", "from", ref.Height, "to", to, "err", err)

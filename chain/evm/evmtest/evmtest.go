@@ -117,5 +117,33 @@ func Generate(s Spec) Data {
 	return d
 }
 
-// Valid reports whether b is well-formed JSON (a sanity check for callers).
-func Valid(b []byte) bool { return json.Valid(b) }
+// BaselineDecode is the floor payd's scan is compared with: a plain
+// encoding/json decode of block and logs responses into only the needed
+// fields, as strings, with no matching.
+func BaselineDecode(block, logs []byte) error {
+	var blk struct {
+		Result struct {
+			Number       string `json:"number"`
+			Hash         string `json:"hash"`
+			ParentHash   string `json:"parentHash"`
+			Transactions []struct {
+				Hash  string `json:"hash"`
+				To    string `json:"to"`
+				Value string `json:"value"`
+			} `json:"transactions"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(block, &blk); err != nil {
+		return err
+	}
+	var lg struct {
+		Result []struct {
+			Address  string   `json:"address"`
+			Topics   []string `json:"topics"`
+			Data     string   `json:"data"`
+			LogIndex string   `json:"logIndex"`
+			Removed  bool     `json:"removed"`
+		} `json:"result"`
+	}
+	return json.Unmarshal(logs, &lg)
+}
