@@ -73,7 +73,7 @@ func hexResult(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := json.Unmarshal(raw, &s); err != nil || bytes.Equal(raw, []byte("null")) {
 		return nil, fmt.Errorf("%w: result is not a string: %q", ErrMalformed, snippet(raw))
 	}
 	return []byte(s), nil

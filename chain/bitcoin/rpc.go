@@ -198,6 +198,11 @@ func (c *client) do(ctx context.Context, buf *bytes.Buffer, method string, param
 			}
 			return err
 		}
+		// Core's warm-up (-28) comes as HTTP 500: surface it so it is retried.
+		var r response
+		if json.Unmarshal(b, &r) == nil && r.Error != nil && r.Error.Code == codeWarmup {
+			return fmt.Errorf("%s: %w", method, r.Error)
+		}
 	}
 	return nil
 }
