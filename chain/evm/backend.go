@@ -172,6 +172,13 @@ func (b *Backend) header(ctx context.Context, tag string) (chain.BlockRef, error
 	return ref, nil
 }
 
+// finalized returns the node's finalized block; ok is false when the node
+// has no such tag (or cannot say right now).
+func (b *Backend) finalized(ctx context.Context) (chain.BlockRef, bool) {
+	ref, err := b.header(ctx, "finalized")
+	return ref, err == nil
+}
+
 // headers is the Tracker's view of the node; it remembers the last tip height.
 type headers struct {
 	b   *Backend
@@ -278,6 +285,15 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 			bo.reset()
 			b.setStatus(func(s *chain.Status) { s.Processed, s.Ready, s.Reason = step.Block.Height, true, "" })
 		case chain.StepDisconnect:
+			if fin, ok := b.finalized(ctx); ok && step.Block.Height <= fin.Height {
+				// The node contradicts itself; undoing "final" payments on its word
+				// would be worse than stopping until an operator looks.
+				d := bo.next()
+				b.log.Warn("node reorged below its finalized block, not following", "block", step.Block.String(), "finalized", fin.String(), "retry_in", d)
+				b.notReady(fmt.Sprintf("node reorged block %s at or below its finalized block %s", step.Block, fin))
+				sleep(ctx, d)
+				continue
+			}
 			ev := chain.Event{Type: chain.BlockDisconnected, Chain: b.cfg.Name, Block: step.Block}
 			b.log.Info("block disconnected", "block", step.Block.String())
 			if !send(ctx, out, ev) {

@@ -26,6 +26,10 @@
 //     order (a transaction's native value before its logs); BlockDisconnected,
 //     tip first, down to the fork point on a reorg. Run resumes after the
 //     last block of recent, so blocks mined while payd was down are processed.
+//   - Finality: where the node has the "finalized" block tag, a reorg that
+//     would disconnect a block at or below it is not followed (the node
+//     contradicts itself): the backend stays not ready with the reason until
+//     the node agrees with itself again.
 //   - Status: Ready with TipHeight and Processed; not ready with a reason
 //     while the node is unreachable, answers garbage or does not match the
 //     configuration. Such faults are logged at Warn and retried with backoff;

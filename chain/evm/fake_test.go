@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/payd/payd/chain"
 )
 
 // fakeNode is a JSON-RPC server whose answers a test scripts per method.
@@ -276,5 +278,49 @@ func TestRunBadNode(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// A reorg at or below the node's finalized block is not followed: the backend
+// is not ready with a reason and emits nothing.
+func TestRunRefusesReorgBelowFinalized(t *testing.T) {
+	hdr := func(h uint64, hash, parent string) map[string]any {
+		return map[string]any{"number": fmt.Sprintf("0x%x", h), "hash": hash, "parentHash": parent, "timestamp": "0x1"}
+	}
+	h := func(c byte) string { return "0x" + strings.Repeat(string(c), 64) }
+	node := newFakeNode(t, func(method string, params []json.RawMessage) (any, *RPCError) {
+		switch method {
+		case "eth_chainId":
+			return "0x1", nil
+		case "eth_blockNumber":
+			return "0xb", nil
+		case "eth_getBlockByNumber":
+			switch strings.Trim(string(params[0]), `"`) {
+			case "0xb":
+				return hdr(11, h('c'), h('a')), nil // not our 11/b
+			case "0xa":
+				return hdr(10, h('a'), h('9')), nil
+			case "finalized":
+				return hdr(11, h('c'), h('a')), nil
+			}
+		}
+		return nil, &RPCError{Code: -32601, Message: "method not found"}
+	})
+	b, err := New(Config{Name: "fin", ChainID: 1, RPCURL: node.srv.URL, NativeAsset: "ETH", PollInterval: 20_000_000}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent := []chain.BlockRef{{Height: 10, Hash: h('a'), Parent: h('9')}, {Height: 11, Hash: h('b'), Parent: h('a')}}
+	out := make(chan chain.Event, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, recent, out) }()
+	waitFor(t, func() bool { return strings.Contains(b.Status().Reason, "finalized") }, "not ready because of finality")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 0 {
+		t.Fatalf("%d events", len(out))
 	}
 }
