@@ -453,3 +453,33 @@ func TestGeth(t *testing.T) {
 	}
 	replay(t, nil, evs)
 }
+
+// With TraceInternal, ETH a contract forwards to a watched address is seen
+// (through debug_traceBlockByHash); without it, it is not (doc.go says so).
+func TestAnvilTraceInternal(t *testing.T) {
+	node := testnode.StartAnvil(t)
+	fwd := node.DeployForwarder(watchedA)
+	plain := newNodeBackend(t, node, "anvil", "", nil)
+	traced := newNodeBackend(t, node, "anvil", "", func(c *Config) { c.TraceInternal = true })
+	plain.Watch(watchedA)
+	traced.Watch(watchedA)
+	rp := startRun(t, plain, nil)
+	rt := startRun(t, traced, nil)
+	start := node.BlockNumber()
+	rp.waitTip(node, start)
+	rt.waitTip(node, start)
+	tx := node.SendETH(fwd, big.NewInt(5000))
+	tx2 := node.SendETH(watchedA, big.NewInt(6))
+	var bal string
+	node.MustCall(&bal, "eth_getBalance", watchedA, "latest")
+	if bal != "0x138e" { // 5006
+		t.Fatalf("forwarder did not forward: balance %s", bal)
+	}
+	_, got := replay(t, nil, rt.waitTip(node, node.BlockNumber()))
+	checkTransfers(t, got, []wantTransfer{{tx, "ETH", watchedA, big.NewInt(5000)}, {tx2, "ETH", watchedA, big.NewInt(6)}})
+	if got[0].Index != InternalIndexBase || got[1].Index != 0 {
+		t.Fatalf("indexes %d, %d", got[0].Index, got[1].Index)
+	}
+	_, got = replay(t, nil, rp.waitTip(node, node.BlockNumber()))
+	checkTransfers(t, got, []wantTransfer{{tx2, "ETH", watchedA, big.NewInt(6)}})
+}

@@ -209,6 +209,23 @@ func (n *EVMNode) DeployToken(decimals uint8) string {
 	return r.ContractAddress
 }
 
+// DeployForwarder deploys a contract that forwards any ETH sent to it to to
+// with an internal CALL (what an exchange or multisig payout looks like), and
+// returns its address. Hand-written bytecode, no compiler:
+// CALL(gas, to, callvalue, 0, 0, 0, 0); STOP.
+func (n *EVMNode) DeployForwarder(to string) string {
+	n.t.Helper()
+	a := fmt.Sprintf("%040x", addrBig(n.t, to))
+	runtime := "6000600060006000" + "34" + "73" + a + "5a" + "f1" + "00" // 33 bytes
+	initCode := "6021" + "80" + "600b" + "6000" + "39" + "6000" + "f3"      // copy 33 bytes from offset 11, return them
+	hash := n.SendTx(map[string]any{"data": "0x" + initCode + runtime, "gas": "0x100000"})
+	r := n.WaitReceipt(hash)
+	if r.Status != "0x1" || r.ContractAddress == "" {
+		n.t.Fatalf("testnode %s: forwarder deploy failed: %+v", n.Kind, r)
+	}
+	return r.ContractAddress
+}
+
 // MintToken mints units of contract to to and returns the mined tx hash.
 func (n *EVMNode) MintToken(contract, to string, units *big.Int) string {
 	n.t.Helper()
