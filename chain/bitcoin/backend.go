@@ -43,6 +43,8 @@ type Backend struct {
 
 	statusMu sync.Mutex
 	status   chain.Status
+
+	retryMin time.Duration // first backoff step; tests shorten it
 }
 
 var (
@@ -66,6 +68,8 @@ func New(cfg Config, log *slog.Logger) (*Backend, error) {
 		log:    log.With("subsystem", "chain/bitcoin", "chain", cfg.Name),
 		rpc:    newClient(cfg),
 		watch:  NewWatchSet(),
+
+		retryMin: 250 * time.Millisecond,
 	}
 	b.status.Reason = "not started"
 	return b, nil
@@ -274,7 +278,7 @@ func (b *Backend) transfers(outs []Output, ref *chain.BlockRef) []chain.Transfer
 // through Status and retried with backoff; a block is never skipped.
 // Returns chain.ErrDeepReorg when the node forked below recent.
 func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- chain.Event) error {
-	bo := backoff{min: 250 * time.Millisecond, max: 30 * time.Second}
+	bo := backoff{min: b.retryMin, max: 30 * time.Second}
 	for {
 		tip, err := b.Check(ctx)
 		if err == nil {
