@@ -24,16 +24,24 @@ var errBadHex = errors.New("bad hex")
 // transferTopic is keccak256("Transfer(address,address,uint256)").
 var transferTopic = common.HexToHash("0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexVal maps a hex digit to its value and anything else to 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
+
+func unhex(c byte) (byte, bool) {
+	v := hexVal[c]
+	return v, v != 0xff
 }
 
 // hexBody strips the quotes and 0x of a JSON hex string.
@@ -53,13 +61,14 @@ func decodeFixed(dst []byte, b []byte) error {
 	if len(h) != 2*len(dst) {
 		return fmt.Errorf("%w: want %d bytes: %.80s", errBadHex, len(dst), b)
 	}
+	var bad byte
 	for i := range dst {
-		hi, ok1 := unhex(h[2*i])
-		lo, ok2 := unhex(h[2*i+1])
-		if !ok1 || !ok2 {
-			return fmt.Errorf("%w: %.80s", errBadHex, b)
-		}
-		dst[i] = hi<<4 | lo
+		hi, lo := hexVal[h[2*i]], hexVal[h[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0x0f
+	}
+	if bad&0xf0 != 0 {
+		return fmt.Errorf("%w: %.80s", errBadHex, b)
 	}
 	return nil
 }
