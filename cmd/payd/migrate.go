@@ -21,14 +21,17 @@ func init() {
 				if err != nil {
 					return err
 				}
-				db, err := openDB(cmd.Context(), cfg, false)
+				db, err := store.Open(cmd.Context(), cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
 				if err != nil {
-					return err
+					return &exitError{code: 1, err: fmt.Errorf("database.path: %w", err)}
 				}
 				defer db.Close()
 				cur, latest, err := db.SchemaVersion(cmd.Context())
 				if err != nil {
-					return err
+					return &exitError{code: 1, err: fmt.Errorf("database.path: %s: %w", cfg.Database.Path, err)}
+				}
+				if _, err := db.Migrate(cmd.Context()); err != nil {
+					return &exitError{code: 1, err: err}
 				}
 				if cur == latest {
 					fmt.Fprintf(cmd.OutOrStdout(), "database %s is up to date (schema version %d)\n", cfg.Database.Path, cur)

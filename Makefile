@@ -1,0 +1,58 @@
+# payd — `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/payd
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+export PAYD_CACHE ?= $(CURDIR)/.cache
+# Test timeout for the whole suite (real nodes, browser, crash tests).
+TEST_TIMEOUT ?= 25m
+FUZZTIME ?= 3s
+
+.PHONY: help build test tools vet lint bench demo fuzz soak clean
+
+#? help: list the targets
+help:
+	@grep -E '^#\? ' $(MAKEFILE_LIST) | sed -e 's/^#? /  /'
+
+#? build: build bin/payd
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/payd
+
+#? tools: install the pinned local nodes and browser the tests need (btcd, anvil, geth, chromium) into .cache/
+tools:
+	bash scripts/install-tools.sh
+
+#? vet: go vet every package
+vet:
+	$(GO) vet ./...
+
+#? test: vet, then every test with -race, including integration tests on real nodes and a browser, and short fuzz runs
+test: tools vet
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+#? lint: gofmt, vet and staticcheck
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+#? bench: run the benchmarks against raw baselines and write docs/benchmarks.md and bench/results.json
+bench: tools
+	$(GO) run ./bench
+
+#? demo: start local nodes and payd, create and pay two invoices, show the webhooks and checkout URLs (Ctrl-C stops it all)
+demo: tools build
+	$(GO) run ./cmd/payd demo
+
+#? fuzz: run every fuzz target for longer (FUZZTIME=2m by default here)
+fuzz:
+	bash scripts/fuzz.sh $${FUZZTIME:-2m}
+
+#? soak: bounded soak test (loopback only)
+soak: tools
+	PAYD_SOAK=1 $(GO) test -race -count=1 -timeout 30m -run Soak ./test/...
+
+#? clean: remove build output and local data (keeps the tool cache; `rm -rf .cache` for that)
+clean:
+	rm -rf bin data

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	register(func(g *globals) *cobra.Command {
+		var offline bool
+		var timeout time.Duration
+		cmd := &cobra.Command{
+			Use:   "check",
+			Short: "Validate the config, reach every node and print its tip and the first 3 addresses of each method",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, err := g.loadConfig()
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintln(out, "config: ok")
+				log := slog.New(slog.DiscardHandler)
+				var failed []error
+				for _, name := range cfg.ChainNames() {
+					ch := cfg.Chains[name]
+					d, err := newDeriver(ch)
+					if err != nil {
+						failed = append(failed, fmt.Errorf("chains.%s.xpub: %w", name, err))
+						continue
+					}
+					if !offline {
+						n, err := newBackend(name, ch, log)
+						if err != nil {
+							failed = append(failed, err)
+							continue
+						}
+						ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+						tip, err := n.check(ctx)
+						cancel()
+						if err != nil {
+							failed = append(failed, fmt.Errorf("chains.%s: node %s: %w", name, redactURL(ch.RPCURL), err))
+							fmt.Fprintf(out, "%s: node UNREACHABLE or misconfigured: %v\n", name, err)
+						} else {
+							fmt.Fprintf(out, "%s: node ok, tip %d %s\n", name, tip.Height, tip.Hash)
+						}
+					}
+					for _, m := range cfg.Methods() {
+						if m.Chain != name {
+							continue
+						}
+						fmt.Fprintf(out, "  %s (%s):\n", m.Name, d.Type())
+						for i := uint32(0); i < 3; i++ {
+							addr, path, err := d.Address(i)
+							if err != nil {
+								failed = append(failed, fmt.Errorf("chains.%s.xpub: %w", name, err))
+								break
+							}
+							fmt.Fprintf(out, "    %d  %-22s %s\n", i, path, addr)
+						}
+					}
+				}
+				if len(failed) > 0 {
+					return &exitError{code: 1, err: errors.Join(failed...)}
+				}
+				fmt.Fprintln(out, "all checks passed")
+				return nil
+			},
+		}
+		cmd.Flags().BoolVar(&offline, "offline", false, "check the config and keys only; do not contact the nodes")
+		cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for each node")
+		return cmd
+	})
+}
