@@ -217,7 +217,7 @@ func (n *EVMNode) DeployForwarder(to string) string {
 	n.t.Helper()
 	a := fmt.Sprintf("%040x", addrBig(n.t, to))
 	runtime := "6000600060006000" + "34" + "73" + a + "5a" + "f1" + "00" // 33 bytes
-	initCode := "6021" + "80" + "600b" + "6000" + "39" + "6000" + "f3"      // copy 33 bytes from offset 11, return them
+	initCode := "6021" + "80" + "600b" + "6000" + "39" + "6000" + "f3"   // copy 33 bytes from offset 11, return them
 	hash := n.SendTx(map[string]any{"data": "0x" + initCode + runtime, "gas": "0x100000"})
 	r := n.WaitReceipt(hash)
 	if r.Status != "0x1" || r.ContractAddress == "" {
