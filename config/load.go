@@ -45,7 +45,9 @@ func Load(path string, environ []string) (*Config, error) {
 }
 
 // LoadBytes is Load from an in-memory YAML document (the demo's embedded config).
-func LoadBytes(yaml []byte, environ []string) (*Config, error) { return load(yaml, "<embedded>", environ) }
+func LoadBytes(yaml []byte, environ []string) (*Config, error) {
+	return load(yaml, "<embedded>", environ)
+}
 
 func load(file []byte, name string, environ []string) (*Config, error) {
 	v := viper.New()
