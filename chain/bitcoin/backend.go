@@ -44,7 +44,8 @@ type Backend struct {
 	statusMu sync.Mutex
 	status   chain.Status
 
-	retryMin time.Duration // first backoff step; tests shorten it
+	retryMin time.Duration      // first backoff step; tests shorten it
+	onStatus func(chain.Status) // test hook, called with statusMu held
 }
 
 var (
@@ -134,6 +135,9 @@ func (b *Backend) setStatus(f func(s *chain.Status)) {
 	b.statusMu.Lock()
 	f(&b.status)
 	b.status.UpdatedAt = time.Now()
+	if b.onStatus != nil {
+		b.onStatus(b.status)
+	}
 	b.statusMu.Unlock()
 }
 
@@ -290,7 +294,7 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 		}
 		b.setFailed(err)
 		if errors.Is(err, ErrWrongNetwork) {
-			b.log.Error("node is on the wrong network", "err", err)
+			b.log.Warn("node is on the wrong network", "err", err)
 			return err
 		}
 		b.log.Warn("node check failed", "err", err, "retry_in", bo.peek())

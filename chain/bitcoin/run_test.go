@@ -174,13 +174,21 @@ func TestRunSurvivesBadNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.retryMin = 10 * time.Millisecond
+	var reasonsMu sync.Mutex
+	var reasons []string
+	b.onStatus = func(s chain.Status) {
+		if !s.Ready && s.Reason != "" {
+			reasonsMu.Lock()
+			reasons = append(reasons, s.Reason)
+			reasonsMu.Unlock()
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := make(chan chain.Event)
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx, []chain.BlockRef{node.ref(1), node.ref(2)}, out) }()
 
-	var reasons []string
 	next := func() chain.Event {
 		t.Helper()
 		timeout := time.After(20 * time.Second)
@@ -188,10 +196,6 @@ func TestRunSurvivesBadNode(t *testing.T) {
 			select {
 			case ev := <-out:
 				return ev
-			case <-time.After(5 * time.Millisecond):
-				if s := b.Status(); !s.Ready && s.Reason != "" && (len(reasons) == 0 || reasons[len(reasons)-1] != s.Reason) {
-					reasons = append(reasons, s.Reason)
-				}
 			case <-timeout:
 				t.Fatalf("no event; status %+v", b.Status())
 			}
@@ -203,7 +207,9 @@ func TestRunSurvivesBadNode(t *testing.T) {
 			t.Fatalf("got %s %s, want BlockConnected %s", ev.Type, ev.Block, node.ref(h))
 		}
 	}
+	reasonsMu.Lock()
 	joined := strings.Join(reasons, "\n")
+	reasonsMu.Unlock()
 	for _, want := range []string{"malformed", "rpc auth failed", "Block not found"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("Status reasons never mentioned %q:\n%s", want, joined)
