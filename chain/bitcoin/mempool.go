@@ -89,12 +89,12 @@ func (r *runner) pollMempool(ctx context.Context) error {
 	var body bytes.Buffer
 	var raw []byte
 	for _, s := range ids {
-		id, err := chainhash.NewHashFromStr(s)
-		if err != nil {
+		var id chainhash.Hash
+		if len(s) != 2*chainhash.HashSize || chainhash.Decode(&id, s) != nil {
 			return fmt.Errorf("getrawmempool: %w: txid %q", ErrMalformed, s)
 		}
-		if _, ok := m.seen[*id]; ok {
-			next[*id] = struct{}{}
+		if _, ok := m.seen[id]; ok {
+			next[id] = struct{}{}
 			continue
 		}
 		if fetched >= maxMempoolFetch {
@@ -109,13 +109,13 @@ func (r *runner) pollMempool(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if got := tx.TxHash(); got != *id {
+		if got := tx.TxHash(); got != id {
 			return fmt.Errorf("getrawtransaction %s: %w: tx hashes to %s", s, ErrMalformed, got)
 		}
-		next[*id] = struct{}{}
+		next[id] = struct{}{}
 		for _, in := range tx.TxIn {
 			orig, ok := m.spentBy[in.PreviousOutPoint]
-			if !ok || orig == *id {
+			if !ok || orig == id {
 				continue
 			}
 			if err := r.send(ctx, chain.Event{Type: chain.TxReplaced, TxID: orig.String(), ReplacedBy: s}); err != nil {
@@ -124,9 +124,9 @@ func (r *runner) pollMempool(ctx context.Context) error {
 			r.b.log.Info("transaction replaced in mempool", "txid", orig, "replaced_by", s)
 			m.forget(orig)
 		}
-		outs := scanTx(tx, *id, r.b.watch)
+		outs := scanTx(tx, id, r.b.watch)
 		if len(outs) > 0 {
-			m.remember(*id, tx, now)
+			m.remember(id, tx, now)
 			transfers = append(transfers, r.b.transfers(outs, nil)...)
 		}
 	}
