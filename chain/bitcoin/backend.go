@@ -282,6 +282,11 @@ func (b *Backend) transfers(outs []Output, ref *chain.BlockRef) []chain.Transfer
 // through Status and retried with backoff; a block is never skipped.
 // Returns chain.ErrDeepReorg when the node forked below recent.
 func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- chain.Event) error {
+	defer func() {
+		if ctx.Err() != nil {
+			b.setStatus(func(s *chain.Status) { s.Ready, s.Reason = false, "stopped" })
+		}
+	}()
 	bo := backoff{min: b.retryMin, max: 30 * time.Second}
 	for {
 		tip, err := b.Check(ctx)
