@@ -401,6 +401,18 @@ func TestIntegrationBtcd(t *testing.T) {
 		_ = ev
 	})
 
+	t.Run("websocket down: polling goes on", func(t *testing.T) {
+		cfg := config(node)
+		cfg.WebsocketURL = "ws://127.0.0.1:1/ws"
+		r := start(t, cfg, nil)
+		r.rec.nextBlock(t)
+		hash := node.Generate(1)[0]
+		r.rec.waitFor(t, 10*time.Second, "block "+hash, func(ev chain.Event) bool {
+			return ev.Type == chain.BlockConnected && ev.Block.Hash == hash
+		})
+		waitReady(t, r.b, node.Height())
+	})
+
 	t.Run("check errors", func(t *testing.T) {
 		ctx := context.Background()
 		tests := []struct {
