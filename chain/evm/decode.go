@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/payd/payd/chain"
 )
@@ -310,10 +311,15 @@ func NewScanner(cfg Config, w *Watchlist) *Scanner {
 // DecodeBlock decodes an eth_getBlockByHash/Number(…, true) response body.
 func DecodeBlock(body []byte) (*leanBlock, error) {
 	var b *leanBlock
-	if err := decodeResponse(body, &b); err != nil {
+	null, err := streamResponse(body, func(dec *jsontext.Decoder) error {
+		var err error
+		b, err = streamBlock(dec)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	if b == nil {
+	if null {
 		return nil, errNotFound
 	}
 	return b, nil
@@ -322,7 +328,12 @@ func DecodeBlock(body []byte) (*leanBlock, error) {
 // DecodeLogs decodes an eth_getLogs response body.
 func DecodeLogs(body []byte) ([]leanLog, error) {
 	var logs []leanLog
-	if err := decodeResponse(body, &logs); err != nil {
+	_, err := streamResponse(body, func(dec *jsontext.Decoder) error {
+		var err error
+		logs, err = streamLogs(dec)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return logs, nil
