@@ -1,6 +1,7 @@
 package evm
 
 import (
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -251,4 +252,25 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Watch and Unwatch while blocks are scanned (run with -race).
+func TestWatchlistConcurrent(t *testing.T) {
+	s := fixtureScanner(t)
+	block, logs := readFixture(t, "block_anvil.json"), readFixture(t, "logs_anvil.json")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			a := fmt.Sprintf("0x%040x", i+1000)
+			s.watch.Add(a)
+			s.watch.Remove(a)
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		if _, ts, err := s.Scan(block, logs); err != nil || len(ts) != 2 {
+			t.Fatalf("scan %d: %d transfers, %v", i, len(ts), err)
+		}
+	}
+	<-done
 }

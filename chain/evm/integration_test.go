@@ -413,7 +413,7 @@ func TestAnvilRestartCatchUp(t *testing.T) {
 	checkTransfers(t, append(before, after...), want)
 }
 
-func TestAnvilWrongChainID(t *testing.T) {
+func TestAnvilCheck(t *testing.T) {
 	node := testnode.StartAnvil(t)
 	b, err := New(Config{Name: "ethereum", ChainID: 1, RPCURL: node.HTTPURL, NativeAsset: "ETH", PollInterval: 50 * time.Millisecond}, testLogger(t))
 	if err != nil {
@@ -427,6 +427,28 @@ func TestAnvilWrongChainID(t *testing.T) {
 	}
 	r := startRun(t, b, nil)
 	waitFor(t, func() bool { return strings.Contains(b.Status().Reason, "chains.ethereum.chain_id") }, "not ready because of the chain id")
+
+	// Tokens: wrong decimals, a contract that is not an ERC-20, no contract.
+	token := node.DeployToken(6)
+	fwd := node.DeployForwarder(watchedA)
+	b2, err := New(Config{Name: "local", ChainID: node.ChainID, RPCURL: node.HTTPURL, NativeAsset: "ETH", Tokens: []Token{
+		{Symbol: "USDC", Contract: token, Decimals: 18},
+		{Symbol: "FWD", Contract: fwd, Decimals: 6},
+		{Symbol: "NONE", Contract: watchedB, Decimals: 6},
+	}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b2.Check(context.Background())
+	for _, want := range []string{
+		"chains.local.tokens.USDC.decimals: contract " + b2.tokens[0] + " reports 6, config says 18",
+		"chains.local.tokens.FWD.contract: " + b2.tokens[1] + " is not an ERC-20",
+		"chains.local.tokens.NONE.contract: no contract at " + b2.tokens[2],
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check = %v\nwant it to contain %q", err, want)
+		}
+	}
 	if n := len(r.snapshot()); n != 0 {
 		t.Fatalf("%d events from the wrong chain", n)
 	}
