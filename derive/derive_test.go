@@ -400,6 +400,9 @@ func TestCheckNotPrivateAccepts(t *testing.T) {
 		"1LqBGSKuX5yYUonjxT5qGfpUsXKYYWeabA",
 		"0260b2003c386519fc9eadf2b5cf124dd8eea4c4e68d5e154050a9346ea98ce600",
 		"eleven words are not a seed phrase so this is fine",
+		"thank you for shopping with us, we hope to see you again soon and often",
+		"please pay the exact amount shown before the timer runs out or the invoice expires",
+		"abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", // 11 words
 	}
 	for _, v := range vectors {
 		ok = append(ok, v.Key)

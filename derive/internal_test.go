@@ -2,6 +2,8 @@ package derive
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -69,5 +71,16 @@ func TestSLIP132Table(t *testing.T) {
 		if got := publicVersion(tc.script, tc.testnet).prefix; got != tc.want {
 			t.Errorf("publicVersion(%s, %v) = %s, want %s", tc.script, tc.testnet, got, tc.want)
 		}
+	}
+}
+
+// TestBIP39Wordlist checks the embedded list against the published digest.
+func TestBIP39Wordlist(t *testing.T) {
+	sum := sha256.Sum256([]byte(bip39English))
+	if got := hex.EncodeToString(sum[:]); got != "2f5eed53a4727b4bf8880d8f3f199efc90e58503646d9ff8eff3a2ed3b24dbda" {
+		t.Errorf("bip39_english.txt sha256 = %s", got)
+	}
+	if len(bip39Words) != 2048 {
+		t.Errorf("%d words, want 2048", len(bip39Words))
 	}
 }

@@ -1,22 +1,43 @@
 package derive
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil/base58"
 )
 
-// minSeedWords is the shortest BIP39 mnemonic (and Electrum seed) length.
-const minSeedWords = 12
+// Seed phrases: BIP39 mnemonics have 12 to 24 words, Electrum seeds 12 or 13,
+// a 25th word is sometimes written down as the passphrase.
+const (
+	minSeedWords = 12
+	maxSeedWords = 25
+)
+
+// bip39English is the BIP39 English wordlist
+// (bitcoin/bips bip-0039/english.txt, sha256 2f5eed53…3b24dbda).
+//
+//go:embed bip39_english.txt
+var bip39English string
+
+// bip39Words is bip39English as a set.
+var bip39Words = func() map[string]bool {
+	m := make(map[string]bool, 2048)
+	for _, w := range strings.Fields(bip39English) {
+		m[w] = true
+	}
+	return m
+}()
 
 // CheckNotPrivate returns an error wrapping ErrPrivateKey when s holds, or
 // looks like it holds, private key material: an extended private key
 // (xprv/yprv/zprv/tprv/uprv/vprv/…, alone or inside a descriptor), a WIF key,
-// a 64-hex-digit key (with or without 0x) or a seed phrase (12 or more
-// lower-case alphabetic words). It errs on the side of refusing: a mistyped
-// xprv is still refused. The error names what was found, never the secret.
-// Config validation calls it on every key-like field.
+// a 64-hex-digit key (with or without 0x) or a seed phrase (12 to 25 words
+// from the BIP39 English list, one typo tolerated, in any case, separated by
+// spaces, commas or new lines, optionally numbered). It errs on the side of
+// refusing: a mistyped xprv is still refused. The error names what was
+// found, never the secret. Config validation calls it on every key-like field.
 func CheckNotPrivate(s string) error {
 	if n := seedWords(s); n > 0 {
 		return fmt.Errorf("%w: this looks like a %d-word seed phrase; never give payd your seed", ErrPrivateKey, n)
@@ -29,23 +50,34 @@ func CheckNotPrivate(s string) error {
 	return nil
 }
 
-// seedWords returns the number of words when s looks like a seed phrase:
-// at least minSeedWords whitespace- or comma-separated words, all alphabetic.
+// seedWords returns the number of words when s looks like a seed phrase,
+// else 0. Numbering ("1.", "2)") is ignored.
 func seedWords(s string) int {
-	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+	fields := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == ','
 	})
-	if len(words) < minSeedWords {
+	if len(fields) < minSeedWords || len(fields) > 2*maxSeedWords {
 		return 0
 	}
-	for _, w := range words {
-		for _, r := range w {
+	n, known := 0, 0
+	for _, f := range fields {
+		if strings.Trim(f, "0123456789.)") == "" {
+			continue // a list number
+		}
+		for _, r := range f {
 			if r < 'a' || r > 'z' {
 				return 0
 			}
 		}
+		n++
+		if bip39Words[f] {
+			known++
+		}
 	}
-	return len(words)
+	if n < minSeedWords || n > maxSeedWords || known < n-1 {
+		return 0
+	}
+	return n
 }
 
 // privateToken describes tok if it is private key material, else "".
