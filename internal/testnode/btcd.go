@@ -87,15 +87,6 @@ const harnessFee = 2000
 func StartBtcd(t TB) *Btcd {
 	t.Helper()
 	bin := MustBin(t, "btcd")
-	dir := t.TempDir()
-	rpcPort, err := FreePort()
-	if err != nil {
-		t.Fatalf("testnode: %v", err)
-	}
-	p2pPort, err := FreePort()
-	if err != nil {
-		t.Fatalf("testnode: %v", err)
-	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
 		t.Fatalf("testnode: %v", err)
@@ -110,38 +101,80 @@ func StartBtcd(t TB) *Btcd {
 		t.Fatalf("testnode: %v", err)
 	}
 	b := &Btcd{
-		RPCURL:  fmt.Sprintf("http://127.0.0.1:%d", rpcPort),
-		WSURL:   fmt.Sprintf("ws://127.0.0.1:%d/ws", rpcPort),
-		User:    "payd",
-		Pass:    "paydtest",
-		P2PAddr: fmt.Sprintf("127.0.0.1:%d", p2pPort),
-		DataDir: filepath.Join(dir, "data"),
-		Params:  params,
-		t:       t,
-		key:     key,
-		addr:    addr,
-		script:  script,
-		client:  &http.Client{Timeout: 60 * time.Second},
-		sent:    map[string]sentTx{},
+		User:   "payd",
+		Pass:   "paydtest",
+		Params: params,
+		t:      t,
+		key:    key,
+		addr:   addr,
+		script: script,
+		client: &http.Client{Timeout: 60 * time.Second},
+		sent:   map[string]sentTx{},
 	}
+	// Other tests on this machine pick free ports too: a port taken between
+	// FreePort and btcd binding it means a retry on fresh ports.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		if lastErr = b.start(bin, t.TempDir()); lastErr == nil {
+			b.fund()
+			return b
+		}
+		t.Logf("testnode: btcd start attempt %d: %v", attempt+1, lastErr)
+	}
+	t.Fatalf("testnode: btcd did not start: %v", lastErr)
+	return nil
+}
+
+// start runs one btcd in dir and waits until it answers RPC with our
+// credentials; on failure the process is stopped and an error returned.
+func (b *Btcd) start(bin, dir string) error {
+	rpcPort, err := FreePort()
+	if err != nil {
+		return err
+	}
+	p2pPort, err := FreePort()
+	if err != nil {
+		return err
+	}
+	b.RPCURL = fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
+	b.WSURL = fmt.Sprintf("ws://127.0.0.1:%d/ws", rpcPort)
+	b.P2PAddr = fmt.Sprintf("127.0.0.1:%d", p2pPort)
+	b.DataDir = filepath.Join(dir, "data")
 	conf := filepath.Join(dir, "btcd.conf")
 	if err := os.WriteFile(conf, nil, 0o600); err != nil {
-		t.Fatalf("testnode: %v", err)
+		return err
+	}
+	logPath := filepath.Join(dir, "btcd.out")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return err
 	}
 	cmd := exec.Command(bin,
 		"--regtest", "--notls",
 		"--rpcuser="+b.User, "--rpcpass="+b.Pass,
 		fmt.Sprintf("--rpclisten=127.0.0.1:%d", rpcPort),
 		"--listen="+b.P2PAddr,
-		"--miningaddr="+addr.EncodeAddress(),
+		"--miningaddr="+b.addr.EncodeAddress(),
 		"--txindex", "--nostalldetect",
 		"--datadir="+b.DataDir,
 		"--logdir="+filepath.Join(dir, "logs"),
 		"--configfile="+conf,
 	)
-	startProcess(t, cmd, filepath.Join(dir, "btcd.out"))
-	if err := WaitTCP(fmt.Sprintf("127.0.0.1:%d", rpcPort), 30*time.Second); err != nil {
-		t.Fatalf("testnode: btcd did not start (log %s): %v", filepath.Join(dir, "btcd.out"), err)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -149,13 +182,20 @@ func StartBtcd(t TB) *Btcd {
 		if err == nil {
 			break
 		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(logPath)
+			return fmt.Errorf("btcd exited: %s", truncate(out))
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("testnode: btcd rpc not answering: %v", err)
+			stop()
+			return fmt.Errorf("rpc not answering at %s (log %s): %w", b.RPCURL, logPath, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	b.fund()
-	return b
+	b.t.Cleanup(stop)
+	return nil
 }
 
 // fund mines 110 blocks (blocks 1..10 mature) and splits the first
