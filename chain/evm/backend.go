@@ -365,7 +365,7 @@ func (b *Backend) connect(ctx context.Context, ref chain.BlockRef, tip uint64) (
 	if err != nil {
 		return chain.Event{}, err
 	}
-	blk, err := DecodeBlock(body)
+	blk, err := decodeBlock(body)
 	if err != nil {
 		return chain.Event{}, fmt.Errorf("eth_getBlockByHash %s: %w", ref.Hash, err)
 	}

@@ -308,8 +308,8 @@ func NewScanner(cfg Config, w *Watchlist) *Scanner {
 	return s
 }
 
-// DecodeBlock decodes an eth_getBlockByHash/Number(…, true) response body.
-func DecodeBlock(body []byte) (*leanBlock, error) {
+// decodeBlock decodes an eth_getBlockByHash/Number(…, true) response body.
+func decodeBlock(body []byte) (*leanBlock, error) {
 	var b *leanBlock
 	null, err := streamResponse(body, func(dec *jsontext.Decoder) error {
 		var err error
@@ -325,8 +325,8 @@ func DecodeBlock(body []byte) (*leanBlock, error) {
 	return b, nil
 }
 
-// DecodeLogs decodes an eth_getLogs response body.
-func DecodeLogs(body []byte) ([]leanLog, error) {
+// decodeLogs decodes an eth_getLogs response body.
+func decodeLogs(body []byte) ([]leanLog, error) {
 	var logs []leanLog
 	_, err := streamResponse(body, func(dec *jsontext.Decoder) error {
 		var err error
@@ -423,7 +423,7 @@ func inBlockOrder(ms []match) []chain.Transfer {
 // to watched addresses in block order. Native transfers still need their
 // receipt status checked, which Scan cannot see; Backend does that.
 func (s *Scanner) Scan(blockBody, logsBody []byte) (chain.BlockRef, []chain.Transfer, error) {
-	b, err := DecodeBlock(blockBody)
+	b, err := decodeBlock(blockBody)
 	if err != nil {
 		return chain.BlockRef{}, nil, fmt.Errorf("block: %w", err)
 	}
@@ -431,7 +431,7 @@ func (s *Scanner) Scan(blockBody, logsBody []byte) (chain.BlockRef, []chain.Tran
 	if err != nil {
 		return chain.BlockRef{}, nil, err
 	}
-	logs, err := DecodeLogs(logsBody)
+	logs, err := decodeLogs(logsBody)
 	if err != nil {
 		return chain.BlockRef{}, nil, fmt.Errorf("logs: %w", err)
 	}

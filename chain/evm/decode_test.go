@@ -148,7 +148,7 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 	for _, tt := range logs {
 		t.Run("logs "+tt.name, func(t *testing.T) {
-			if _, err := DecodeLogs([]byte(tt.body)); err == nil {
+			if _, err := decodeLogs([]byte(tt.body)); err == nil {
 				t.Fatal("no error")
 			}
 		})
@@ -180,7 +180,7 @@ func TestTokenMatchesSkips(t *testing.T) {
 		{"two-word data", mk(fixtureToken, []string{transferTopic.Hex(), from, topicTo}, amt+strings.Repeat("0", 64), false), 0},
 	}
 	for _, tt := range tests {
-		logs, err := DecodeLogs([]byte(`{"result":[` + tt.log + `]}`))
+		logs, err := decodeLogs([]byte(`{"result":[` + tt.log + `]}`))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}

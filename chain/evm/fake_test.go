@@ -121,7 +121,7 @@ func TestLogsRangeSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := b.LogsRange(context.Background(), 1, 100)
+	logs, err := b.logsRange(context.Background(), 1, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestLogsRangeSplit(t *testing.T) {
 		t.Fatalf("range not remembered: %d", got)
 	}
 	n := f.count("eth_getLogs")
-	logs, err = b.LogsRange(context.Background(), 101, 101+b.logRange.Load()-1)
+	logs, err = b.logsRange(context.Background(), 101, 101+b.logRange.Load()-1)
 	if err != nil || f.count("eth_getLogs") != n+1 {
 		t.Fatalf("a range within the learned limit took %d calls (err %v)", f.count("eth_getLogs")-n, err)
 	}
@@ -148,7 +148,7 @@ func TestLogsRangeSplit(t *testing.T) {
 	}
 	n = f.count("eth_getLogs")
 	b.logRange.Store(1000)
-	if _, err := b.LogsRange(context.Background(), 1, 1000); err == nil {
+	if _, err := b.logsRange(context.Background(), 1, 1000); err == nil {
 		t.Fatal("no error")
 	}
 	if calls := f.count("eth_getLogs") - n; calls > 12 {

@@ -63,7 +63,7 @@ func (b *Backend) blockLogs(ctx context.Context, blk *leanBlock, ref chain.Block
 	if tip > ref.Height+1 && !b.cache.covers(ref.Height) {
 		to := min(ref.Height+b.logRange.Load()-1, tip)
 		b.log.Debug("fetching logs by range", "from", ref.Height, "to", to)
-		logs, err := b.LogsRange(ctx, ref.Height, to)
+		logs, err := b.logsRange(ctx, ref.Height, to)
 		if err != nil {
 			b.log.Warn("range log query failed, asking per block", "from", ref.Height, "to", to, "err", err)
 		} else {
@@ -79,7 +79,7 @@ func (b *Backend) blockLogs(ctx context.Context, blk *leanBlock, ref chain.Block
 	if err != nil {
 		return nil, err
 	}
-	logs, err := DecodeLogs(body)
+	logs, err := decodeLogs(body)
 	if err != nil {
 		return nil, fmt.Errorf("eth_getLogs block %s: %w", ref.Hash, err)
 	}
@@ -91,17 +91,17 @@ func (b *Backend) blockLogs(ctx context.Context, blk *leanBlock, ref chain.Block
 	return logs, nil
 }
 
-// LogsRange returns the configured tokens' Transfer logs of blocks from..to.
+// logsRange returns the configured tokens' Transfer logs of blocks from..to.
 // A range the node refuses (a JSON-RPC error, or HTTP 413) is split in two
 // and the halves asked for in turn, down to single blocks; the smaller range
 // is remembered for later calls.
-func (b *Backend) LogsRange(ctx context.Context, from, to uint64) ([]leanLog, error) {
+func (b *Backend) logsRange(ctx context.Context, from, to uint64) ([]leanLog, error) {
 	f := b.filter()
 	f.FromBlock, f.ToBlock = fmt.Sprintf("0x%x", from), fmt.Sprintf("0x%x", to)
 	body, err := b.rpc.callRaw(ctx, "eth_getLogs", f)
 	var logs []leanLog
 	if err == nil {
-		logs, err = DecodeLogs(body)
+		logs, err = decodeLogs(body)
 		if err == nil {
 			for _, l := range logs {
 				if uint64(l.BlockNumber) < from || uint64(l.BlockNumber) > to {
@@ -120,11 +120,11 @@ func (b *Backend) LogsRange(ctx context.Context, from, to uint64) ([]leanLog, er
 		b.log.Info("node refused a log range, using smaller ranges", "range", to-from+1, "now", max(half, 1), "err", err)
 	}
 	mid := from + half - 1
-	left, err := b.LogsRange(ctx, from, mid)
+	left, err := b.logsRange(ctx, from, mid)
 	if err != nil {
 		return nil, err
 	}
-	right, err := b.LogsRange(ctx, mid+1, to)
+	right, err := b.logsRange(ctx, mid+1, to)
 	if err != nil {
 		return nil, err
 	}

@@ -31,14 +31,14 @@ func TestStreamMatchesStd(t *testing.T) {
 	d := evmtest.Generate(evmtest.Spec{Height: 7, Txs: 50, Logs: 80, Watched: 10, Hits: 3, Seed: 3})
 	blocks := [][]byte{readFixture(t, "block_anvil.json"), d.BlockResponse}
 	for _, body := range blocks {
-		fast, err1 := DecodeBlock(body)
+		fast, err1 := decodeBlock(body)
 		std, err2 := stdBlock(body)
 		if err1 != nil || err2 != nil || !reflect.DeepEqual(fast, std) {
 			t.Fatalf("block: stream %+v (%v)\nstd %+v (%v)", fast, err1, std, err2)
 		}
 	}
 	for _, body := range [][]byte{readFixture(t, "logs_anvil.json"), d.LogsResponse} {
-		fast, err1 := DecodeLogs(body)
+		fast, err1 := decodeLogs(body)
 		std, err2 := stdLogs(body)
 		if err1 != nil || err2 != nil || !reflect.DeepEqual(fast, std) {
 			t.Fatalf("logs: stream %+v (%v)\nstd %+v (%v)", fast, err1, std, err2)
@@ -60,13 +60,13 @@ func FuzzStreamVsStd(f *testing.F) {
 		if caseVariant(body) {
 			return
 		}
-		if fast, err := DecodeBlock(body); err == nil {
+		if fast, err := decodeBlock(body); err == nil {
 			std, err := stdBlock(body)
 			if err != nil || !reflect.DeepEqual(fast, std) {
 				t.Fatalf("block: stream %+v, std %+v (%v)", fast, std, err)
 			}
 		}
-		if fast, err := DecodeLogs(body); err == nil {
+		if fast, err := decodeLogs(body); err == nil {
 			std, err := stdLogs(body)
 			if err != nil || !reflect.DeepEqual(fast, std) {
 				t.Fatalf("logs: stream %+v, std %+v (%v)", fast, std, err)
