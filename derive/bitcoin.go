@@ -41,7 +41,7 @@ const maxKeyLen = 1024
 // "testnet", "signet" or "regtest"): either an account-level extended public
 // key (xpub/ypub/zpub, tpub/upub/vpub; addresses are <key>/0/i) or a ranged
 // descriptor pkh(KEY), sh(wpkh(KEY)), wpkh(KEY) or tr(KEY) where KEY is
-// [origin]xpub…/0/* (see ParseDescriptor rules in the package docs).
+// [origin]xpub…/0/* (the accepted forms are listed in the package doc).
 // Surrounding white space is ignored. Errors wrap ErrPrivateKey,
 // ErrNetworkMismatch, ErrUnknownNetwork, ErrChecksum, ErrMultisig,
 // ErrUnsupported or ErrInvalidKey.

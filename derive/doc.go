@@ -12,6 +12,13 @@
 //   - refusing private material (CheckNotPrivate): extended private keys, WIF,
 //     64-hex keys and seed phrases, because payd is watch-only.
 //
+// Descriptors accepted: pkh(KEY), sh(wpkh(KEY)), wpkh(KEY), tr(KEY), with
+// KEY = [fingerprint/origin/path]xpub…/steps/*. The origin is optional, with
+// h, H or ' as the hardened marker. The key is an xpub (mainnet) or a tpub
+// (other networks). Steps are unhardened numbers; one of them may be a
+// multipath group <0;1>, whose first element is used. The last step must be
+// the unhardened wildcard *. An optional #checksum is verified.
+//
 // The key handed to ParseBitcoin or ParseEVM is an ACCOUNT-level key
 // (m/84'/0'/0', m/44'/60'/0', …); receive addresses are its external chain
 // <key>/0/i. A Deriver caches <key>/0, so Address(i) costs one public child
