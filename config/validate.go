@@ -227,14 +227,19 @@ func keyFix(err error, network string) string {
 }
 
 func privateKeyError(key, val string, err error) *Error {
+	// derive.CheckNotPrivate classifies; name the kind without echoing the secret.
 	what := "a private key"
+	msg := err.Error()
 	switch {
-	case strings.Count(strings.TrimSpace(val), " ") >= 11:
+	case strings.Contains(msg, "seed phrase"):
 		what = "a seed phrase"
+	case strings.Contains(msg, "WIF"):
+		what = "a WIF private key"
+	case strings.Contains(msg, "hex"):
+		what = "a raw private key (64 hex digits)"
 	case len(val) >= 4 && strings.HasSuffix(val[:4], "prv"):
 		what = "a private key (" + val[:4] + ")"
 	}
-	_ = err
 	return cerr(key, "this is %s; payd is watch-only", "give the account extended public key (xpub/zpub/tpub/vpub) instead, and move the secret off this machine", what)
 }
 
