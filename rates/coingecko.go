@@ -66,7 +66,13 @@ func (c *CoinGecko) Fetch(ctx context.Context, pairs []Pair) ([]Rate, error) {
 	u := baseURL(c.BaseURL, CoinGeckoURL) + "/api/v3/simple/price?" + q.Encode()
 	var body map[string]map[string]json.Number
 	if err := getJSON(ctx, c.Client, u, &body); err != nil {
-		return nil, err
+		if len(errs) == 0 {
+			return nil, err
+		}
+		for _, p := range ask {
+			errs = append(errs, PairError{Pair: p, Err: err})
+		}
+		return nil, errs
 	}
 	now := time.Now()
 	var out []Rate

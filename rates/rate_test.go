@@ -210,11 +210,11 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestNoRateError(t *testing.T) {
-	err := error(&NoRateError{Pair: Pair{"BTC", "IDR"}, Reasons: []string{"sources: kraken: timeout, coingecko: http 500"}})
+	err := error(&NoRateError{Pair: Pair{"BTC", "IDR"}, Reasons: []string{"sources: timeout (kraken), http 500 (coingecko)"}})
 	if !errors.Is(err, ErrNoRate) {
 		t.Error("not ErrNoRate")
 	}
-	if want := "no fresh rate for BTC/IDR (sources: kraken: timeout, coingecko: http 500)"; err.Error() != want {
+	if want := "no fresh rate for BTC/IDR (sources: timeout (kraken), http 500 (coingecko))"; err.Error() != want {
 		t.Errorf("Error() = %q, want %q", err, want)
 	}
 }

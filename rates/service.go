@@ -570,12 +570,14 @@ func (s *Service) aggregateLocked(p Pair, now time.Time) (Rate, bool) {
 	return Rate{Base: p.Base, Quote: p.Quote, Value: median(vals), Source: "median(" + strings.Join(names, ",") + ")", Time: oldest}, true
 }
 
-// reasonsLocked says, per consulted pair, what each of its sources last did.
+// reasonsLocked says, per consulted pair, what its sources last did, grouped by
+// reason: "BTC/IDR: http 500 (coingecko, kraken), unsupported pair (binance)".
 func (s *Service) reasonsLocked(consulted []Pair) []string {
 	now := s.now()
 	var out []string
 	for _, p := range consulted {
-		var parts []string
+		var parts, whys []string
+		groups := map[string][]string{}
 		for _, name := range s.n.order(p) {
 			why, ok := s.lastErr[p][name]
 			if !ok {
@@ -590,7 +592,13 @@ func (s *Service) reasonsLocked(consulted []Pair) []string {
 					why = "no answer"
 				}
 			}
-			parts = append(parts, name+" "+why)
+			if _, ok := groups[why]; !ok {
+				whys = append(whys, why)
+			}
+			groups[why] = append(groups[why], name)
+		}
+		for _, why := range whys {
+			parts = append(parts, why+" ("+strings.Join(groups[why], ", ")+")")
 		}
 		prefix := p.String() + ": "
 		if len(consulted) == 1 {

@@ -295,7 +295,7 @@ func TestAllDownFailsFast(t *testing.T) {
 			}
 			if mode != "timeout" && mode != "closed" {
 				want := map[string]string{"500": "http 500", "garbage": "malformed response"}[mode]
-				if !strings.Contains(err.Error(), "coingecko "+want) {
+				if !strings.Contains(err.Error(), "BTC/IDR: "+want+" (coingecko, kraken, coinbase, binance)") {
 					t.Errorf("error %q lacks the coingecko reason %q", err, want)
 				}
 			}
