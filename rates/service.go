@@ -356,6 +356,9 @@ func (s *Service) fetch(ctx context.Context, pairs []Pair) {
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return // shutting down: the answers are cancellations, not provider faults
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -3,6 +3,7 @@ package rates
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -387,5 +388,61 @@ func TestRateInvalidCurrency(t *testing.T) {
 		if _, err := s.Rate(context.Background(), c[0], c[1]); !errors.Is(err, ErrInvalidCurrency) {
 			t.Errorf("Rate(%q, %q) = %v", c[0], c[1], err)
 		}
+	}
+}
+
+// recorder is a slog.Handler keeping records for assertions.
+type recorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.recs = append(r.recs, rec.Clone())
+	r.mu.Unlock()
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+
+func TestRejectionsAreLogged(t *testing.T) {
+	f := newFakes(t)
+	f.binance.route("/api/v3/ticker/price?symbol=BTCUSDT", fixture{file: "binance/ticker_btcusdt_outlier.json"})
+	f.coingecko.set("500")
+	cfg := f.config()
+	rec := &recorder{}
+	s, err := New(cfg, slog.New(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.wg.Wait)
+	if r := mustRate(t, s, "BTC", "USD"); r.Source != "median(kraken,coinbase)" {
+		t.Fatalf("source %q", r.Source)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	found := map[string]string{}
+	for _, r := range rec.recs {
+		if r.Level != slog.LevelWarn {
+			continue
+		}
+		var src, why string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "source":
+				src = a.Value.String()
+			case "reason":
+				why = a.Value.String()
+			}
+			return true
+		})
+		if strings.HasPrefix(r.Message, "rates:") && src != "" {
+			found[src] = why
+		}
+	}
+	if found["coingecko"] != "http 500" || !strings.Contains(found["binance"], "rejected value") {
+		t.Errorf("warnings %v", found)
 	}
 }
