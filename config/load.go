@@ -49,11 +49,30 @@ func LoadBytes(yaml []byte, environ []string) (*Config, error) {
 	return load(yaml, "<embedded>", environ)
 }
 
-func load(file []byte, name string, environ []string) (*Config, error) {
+// LoadWithBase is Load with an extra document (the embedded demo config)
+// between the defaults and the file; path may be empty.
+func LoadWithBase(base []byte, path string, environ []string) (*Config, error) {
+	var file []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		file = b
+	}
+	return load(file, path, environ, base)
+}
+
+func load(file []byte, name string, environ []string, bases ...[]byte) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(defaultsYAML)); err != nil {
 		return nil, fmt.Errorf("config: defaults: %w", err)
+	}
+	for _, b := range bases {
+		if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("config: embedded base: %w", err)
+		}
 	}
 	if file != nil {
 		if err := v.MergeConfig(bytes.NewReader(file)); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ func Version() string {
 // globals are the persistent flags.
 type globals struct {
 	configPath string
+	demo       bool
 }
 
 var registered []func(g *globals) *cobra.Command
@@ -51,6 +53,8 @@ signed webhooks, an events API, websockets and a hosted checkout page.`,
 	}
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", os.Getenv("PAYD_CONFIG"),
 		"config file (YAML); every key can also be set as PAYD_<KEY>, e.g. PAYD_DATABASE_PATH")
+	root.PersistentFlags().BoolVar(&g.demo, "demo", false,
+		"use the embedded demo config (local regtest + anvil nodes, throw-away keys) under --config and PAYD_*")
 	for _, f := range registered {
 		root.AddCommand(f(g))
 	}
@@ -76,7 +80,7 @@ func exitCode(err error) int {
 
 // loadConfig loads and validates the configuration named by --config.
 func (g *globals) loadConfig() (*config.Config, error) {
-	cfg, err := config.Load(g.configPath, os.Environ())
+	cfg, err := g.load()
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
@@ -89,7 +93,7 @@ func (g *globals) loadConfig() (*config.Config, error) {
 // loadConfigLoose loads the config and checks only what commands that touch
 // the database need (so `payd apikey` works before chains are set up).
 func (g *globals) loadConfigLoose() (*config.Config, error) {
-	cfg, err := config.Load(g.configPath, os.Environ())
+	cfg, err := g.load()
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
@@ -97,6 +101,16 @@ func (g *globals) loadConfigLoose() (*config.Config, error) {
 		return nil, &exitError{code: 2, err: errors.New("database.path: is empty; set a file path such as ./data/payd.db")}
 	}
 	return cfg, nil
+}
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+func (g *globals) load() (*config.Config, error) {
+	if g.demo {
+		return config.LoadWithBase(demoYAML, g.configPath, os.Environ())
+	}
+	return config.Load(g.configPath, os.Environ())
 }
 
 func indent(s string) string {

@@ -1,0 +1,493 @@
+// Command demo is `make demo`: it starts real local nodes (btcd in regtest and
+// anvil), a throw-away watch-only wallet, payd with its embedded demo config,
+// a webhook receiver that verifies every signature, then creates a BTC and a
+// USDC invoice, pays them from the nodes, mines, and prints the webhooks as
+// they arrive. It keeps everything running until Ctrl-C (so the checkout pages
+// stay open in a browser) and stops everything it started on exit.
+//
+// DEMO ONLY: the wallet is generated fresh on every run and its private half
+// is thrown away; never send real coins to a demo address.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/payd/payd/internal/testnode"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8080", "address payd listens on")
+	exitWhenDone := flag.Bool("exit", false, "exit when both invoices settled instead of waiting for Ctrl-C")
+	flag.Parse()
+	d := &demo{start: time.Now(), listen: *listen}
+	code := 0
+	if err := d.run(*exitWhenDone); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: "+err.Error())
+		code = 1
+	}
+	d.cleanup()
+	os.Exit(code)
+}
+
+type demo struct {
+	start    time.Time
+	listen   string
+	dir      string
+	cleanups []func()
+	mu       sync.Mutex
+	settled  map[string]bool
+	events   chan webhookEvent
+	secret   string
+	apiKey   string
+	baseURL  string
+}
+
+// The testnode.TB the nodes need, for a program instead of a test.
+func (d *demo) Helper()                           {}
+func (d *demo) Logf(format string, args ...any)   {}
+func (d *demo) Cleanup(f func())                  { d.cleanups = append(d.cleanups, f) }
+func (d *demo) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (d *demo) TempDir() string {
+	p, err := os.MkdirTemp(d.dir, "node-")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func (d *demo) cleanup() {
+	for i := len(d.cleanups) - 1; i >= 0; i-- {
+		d.cleanups[i]()
+	}
+	d.cleanups = nil
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Printf("[%6.2fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *demo) run(exitWhenDone bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	root, err := testnode.RepoRoot()
+	if err != nil {
+		return err
+	}
+	d.dir = filepath.Join(root, "data", "demo")
+	// A fresh chain every run, so a fresh database too.
+	if err := os.RemoveAll(d.dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Println("payd demo — DEMO ONLY: throw-away wallet on local regtest/anvil chains")
+	d.say("starting btcd (regtest) and anvil …")
+	var btc *testnode.Btcd
+	var evm *testnode.EVMNode
+	var wg sync.WaitGroup
+	var nodeErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				nodeErr = fmt.Errorf("btcd: %v", r)
+			}
+		}()
+		btc = testnode.StartBtcd(d)
+	}()
+	go func() {
+		defer wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				nodeErr = fmt.Errorf("anvil: %v", r)
+			}
+		}()
+		evm = testnode.StartAnvil(d)
+	}()
+	wg.Wait()
+	if nodeErr != nil {
+		return nodeErr
+	}
+	d.say("btcd at %s (height %d), anvil at %s", btc.RPCURL, btc.Height(), evm.HTTPURL)
+	usdc := evm.DeployToken(6)
+	d.say("deployed a demo USDC (6 decimals) at %s", usdc)
+
+	btcKey, evmKey, err := throwAwayWallet()
+	if err != nil {
+		return err
+	}
+	d.say("generated a throw-away watch-only wallet (private half discarded):\n           bitcoin %s\n           evm     %s", short(btcKey), short(evmKey))
+
+	// Webhook receiver.
+	d.secret = "whsec_demo_" + randHex(16)
+	d.events = make(chan webhookEvent, 64)
+	d.settled = map[string]bool{}
+	recv, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(d.receive), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(recv) }()
+	d.Cleanup(func() { _ = srv.Close() })
+	hookURL := "http://" + recv.Addr().String() + "/webhook"
+
+	// payd.
+	bin := filepath.Join(root, "bin", "payd")
+	if _, err := os.Stat(bin); err != nil {
+		d.say("building payd …")
+		b := exec.Command("go", "build", "-o", bin, "./cmd/payd")
+		b.Dir, b.Stdout, b.Stderr = root, os.Stderr, os.Stderr
+		if err := b.Run(); err != nil {
+			return fmt.Errorf("build payd: %w", err)
+		}
+	}
+	env := append(os.Environ(),
+		"PAYD_DATABASE_PATH="+filepath.Join(d.dir, "payd.db"),
+		"PAYD_SERVER_LISTEN="+d.listen,
+		"PAYD_SERVER_PUBLIC_URL=http://"+d.listen,
+		"PAYD_CHAINS_BITCOIN_RPC_URL="+btc.RPCURL,
+		"PAYD_CHAINS_BITCOIN_WS_URL="+btc.WSURL,
+		"PAYD_CHAINS_BITCOIN_RPC_USER="+btc.User,
+		"PAYD_CHAINS_BITCOIN_RPC_PASSWORD="+btc.Pass,
+		"PAYD_CHAINS_BITCOIN_XPUB="+btcKey,
+		"PAYD_CHAINS_ETHEREUM_RPC_URL="+evm.HTTPURL,
+		"PAYD_CHAINS_ETHEREUM_WS_URL="+evm.WSURL,
+		"PAYD_CHAINS_ETHEREUM_XPUB="+evmKey,
+		"PAYD_DEMO_USDC_CONTRACT="+usdc,
+	)
+	key, err := runPayd(bin, env, "apikey", "create", "--demo", "--name", "demo")
+	if err != nil {
+		return fmt.Errorf("payd apikey create: %w", err)
+	}
+	d.apiKey = strings.TrimSpace(key)
+	d.say("created an API key with `payd apikey create` (stored hashed)")
+
+	logPath := filepath.Join(d.dir, "payd.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "run", "--demo")
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logf.Close() }()
+	d.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	d.baseURL = "http://" + d.listen
+	if err := d.waitReady(ctx, exited, logPath); err != nil {
+		return err
+	}
+	d.say("payd is ready at %s (log: %s)", d.baseURL, logPath)
+
+	var wh struct {
+		ID string `json:"id"`
+	}
+	if err := d.api("POST", "/v1/webhooks", map[string]any{"url": hookURL, "events": []string{"*"}}, &wh); err != nil {
+		return fmt.Errorf("create webhook: %w", err)
+	}
+	// The API generates its own secret; the receiver verifies with it.
+	d.say("registered webhook %s → %s", wh.ID, hookURL)
+
+	type inv struct {
+		ID          string `json:"id"`
+		CheckoutURL string `json:"checkout_url"`
+		Methods     []struct {
+			Method    string `json:"method"`
+			Address   string `json:"address"`
+			AmountDue string `json:"amount_due"`
+		} `json:"methods"`
+	}
+	var btcInv, usdcInv inv
+	if err := d.api("POST", "/v1/invoices", map[string]any{"amount": "0.0015", "currency": "BTC", "methods": []string{"bitcoin/btc"},
+		"order_id": "demo-btc", "description": "Demo: 1 × payd sticker (BTC)"}, &btcInv); err != nil {
+		return fmt.Errorf("create BTC invoice: %w", err)
+	}
+	if err := d.api("POST", "/v1/invoices", map[string]any{"amount": "25.00", "currency": "USDC", "methods": []string{"ethereum/usdc"},
+		"order_id": "demo-usdc", "description": "Demo: 1 × payd T-shirt (USDC)"}, &usdcInv); err != nil {
+		return fmt.Errorf("create USDC invoice: %w", err)
+	}
+	d.say("BTC invoice  %s: pay %s BTC to %s\n           checkout: %s", btcInv.ID, btcInv.Methods[0].AmountDue, btcInv.Methods[0].Address, btcInv.CheckoutURL)
+	d.say("USDC invoice %s: pay %s USDC to %s\n           checkout: %s", usdcInv.ID, usdcInv.Methods[0].AmountDue, usdcInv.Methods[0].Address, usdcInv.CheckoutURL)
+
+	sats, err := decimalUnits(btcInv.Methods[0].AmountDue, 8)
+	if err != nil {
+		return err
+	}
+	units, err := decimalUnits(usdcInv.Methods[0].AmountDue, 6)
+	if err != nil {
+		return err
+	}
+	txid := btc.Pay(btcInv.Methods[0].Address, sats.Int64(), false)
+	d.say("paid the BTC invoice from btcd: tx %s (in the mempool)", txid)
+	tx := evm.TransferToken(usdc, usdcInv.Methods[0].Address, units)
+	d.say("paid the USDC invoice from anvil: tx %s (mined at once)", tx)
+
+	mined := false
+	deadline := time.After(3 * time.Minute)
+	for {
+		select {
+		case ev := <-d.events:
+			d.say("webhook %-28s %s status=%-10s signature %s", ev.Type, ev.InvoiceID, ev.Status, ev.Verified)
+			if ev.Type == "invoice.payment_received" && ev.InvoiceID == btcInv.ID && !mined {
+				mined = true
+				hashes := btc.Generate(1)
+				d.say("mined block %s on btcd", short(hashes[0]))
+			}
+		case <-deadline:
+			return errors.New("the invoices did not settle within 3 minutes; see " + logPath)
+		case err := <-exited:
+			return fmt.Errorf("payd exited: %v; see %s", err, logPath)
+		case <-ctx.Done():
+			return nil
+		}
+		d.mu.Lock()
+		done := d.settled[btcInv.ID] && d.settled[usdcInv.ID]
+		d.mu.Unlock()
+		if done {
+			break
+		}
+	}
+	d.say("both invoices settled in %.1fs. Open the checkout pages:\n           %s\n           %s", time.Since(d.start).Seconds(), btcInv.CheckoutURL, usdcInv.CheckoutURL)
+	if exitWhenDone {
+		return nil
+	}
+	fmt.Println("payd and the nodes keep running; press Ctrl-C to stop them.")
+	select {
+	case <-ctx.Done():
+	case err := <-exited:
+		return fmt.Errorf("payd exited: %v", err)
+	}
+	fmt.Println("\nstopping payd and the nodes …")
+	return nil
+}
+
+type webhookEvent struct {
+	Type, InvoiceID, Status, Verified string
+}
+
+// receive is a webhook receiver as a merchant writes one: verify the
+// signature over the raw body, reject stale timestamps, then use the event.
+func (d *demo) receive(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	verified := "INVALID"
+	d.mu.Lock()
+	secret := d.secret
+	d.mu.Unlock()
+	if verify(secret, r.Header.Get("Payd-Signature"), body, time.Now()) {
+		verified = "verified"
+	}
+	var ev struct {
+		Type    string `json:"type"`
+		Invoice struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"invoice"`
+	}
+	_ = json.Unmarshal(body, &ev)
+	if ev.Type == "invoice.settled" {
+		d.mu.Lock()
+		d.settled[ev.Invoice.ID] = true
+		d.mu.Unlock()
+	}
+	d.events <- webhookEvent{Type: ev.Type, InvoiceID: ev.Invoice.ID, Status: ev.Invoice.Status, Verified: verified}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// verify checks Payd-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>.
+func verify(secret, header string, body []byte, now time.Time) bool {
+	var t, v1 string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			t = v
+		case "v1":
+			v1 = v
+		}
+	}
+	ts, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || now.Sub(time.Unix(ts, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(t + "."))
+	mac.Write(body)
+	want := hex.EncodeToString(mac.Sum(nil))
+	return hmac.Equal([]byte(want), []byte(v1))
+}
+
+func (d *demo) api(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, d.baseURL+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if path == "/v1/webhooks" {
+		var w struct {
+			Secret string `json:"secret"`
+		}
+		if json.Unmarshal(b, &w) == nil && w.Secret != "" {
+			d.mu.Lock()
+			d.secret = w.Secret
+			d.mu.Unlock()
+		}
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (d *demo) waitReady(ctx context.Context, exited <-chan error, logPath string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(d.baseURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("payd exited: %v\n%s", err, log)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("payd not ready after 60s; see %s", logPath)
+}
+
+func runPayd(bin string, env []string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// throwAwayWallet makes a random seed, derives the account public keys payd
+// needs (BIP84 on regtest as a wpkh() descriptor; BIP44 m/44'/60'/0' for EVM)
+// and forgets the seed.
+func throwAwayWallet() (btcKey, evmKey string, err error) {
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return "", "", err
+	}
+	account := func(params *chaincfg.Params, path ...uint32) (string, error) {
+		k, err := hdkeychain.NewMaster(seed, params)
+		if err != nil {
+			return "", err
+		}
+		for _, i := range path {
+			if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
+				return "", err
+			}
+		}
+		pub, err := k.Neuter()
+		if err != nil {
+			return "", err
+		}
+		return pub.String(), nil
+	}
+	tpub, err := account(&chaincfg.RegressionNetParams, 84, 1, 0)
+	if err != nil {
+		return "", "", err
+	}
+	xpub, err := account(&chaincfg.MainNetParams, 44, 60, 0)
+	if err != nil {
+		return "", "", err
+	}
+	for i := range seed {
+		seed[i] = 0
+	}
+	return "wpkh(" + tpub + "/0/*)", xpub, nil
+}
+
+func decimalUnits(s string, decimals int) (*big.Int, error) {
+	intPart, frac, _ := strings.Cut(s, ".")
+	if len(frac) > decimals {
+		return nil, fmt.Errorf("amount %s has too many decimals", s)
+	}
+	v, ok := new(big.Int).SetString(intPart+frac+strings.Repeat("0", decimals-len(frac)), 10)
+	if !ok {
+		return nil, fmt.Errorf("bad amount %q", s)
+	}
+	return v, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func short(s string) string {
+	if len(s) > 24 {
+		return s[:14] + "…" + s[len(s)-8:]
+	}
+	return s
+}
