@@ -42,8 +42,9 @@ bench: tools
 	$(GO) run ./bench
 
 #? demo: start local nodes and payd, create and pay two invoices, show the webhooks and checkout URLs (Ctrl-C stops it all)
-demo: tools build
-	$(GO) run ./cmd/payd demo
+demo: build
+	bash scripts/install-tools.sh btcd anvil
+	$(GO) run ./cmd/demo
 
 #? fuzz: run every fuzz target for longer (FUZZTIME=2m by default here)
 fuzz:
