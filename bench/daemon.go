@@ -196,6 +196,8 @@ type daemon struct {
 	done    chan struct{}
 	// Startup is the time from exec to /readyz answering 200.
 	Startup time.Duration
+	// Started is when the process was started.
+	Started time.Time
 	client  *http.Client
 }
 
@@ -238,6 +240,7 @@ func (d *daemon) start(t *tb, extraEnv ...string) {
 	d.cmd.Env = append(os.Environ(), extraEnv...)
 	d.cmd.Stdout, d.cmd.Stderr = f, f
 	start := time.Now()
+	d.Started = start
 	if err := d.cmd.Start(); err != nil {
 		f.Close()
 		t.Fatalf("start payd: %v", err)

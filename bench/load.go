@@ -14,6 +14,7 @@ import (
 // loadResult is one fixed-time run of concurrent invoice creations.
 type loadResult struct {
 	Rate   float64 // successful creations per second
+	Count  int     // successful creations
 	P50    time.Duration
 	P99    time.Duration
 	Errors int
@@ -31,6 +32,7 @@ func createLoad(dm *daemon, clients int, d time.Duration, body func(i int64) []b
 		lats  []time.Duration
 		errs  int
 		first string
+		late  int
 		seq   atomic.Int64
 		wg    sync.WaitGroup
 	)
@@ -68,6 +70,10 @@ func createLoad(dm *daemon, clients int, d time.Duration, body func(i int64) []b
 				}
 				if time.Since(start) <= d {
 					mine = append(mine, lat)
+				} else {
+					mu.Lock()
+					late++
+					mu.Unlock()
 				}
 			}
 			mu.Lock()
@@ -77,5 +83,5 @@ func createLoad(dm *daemon, clients int, d time.Duration, body func(i int64) []b
 	}
 	wg.Wait()
 	el := time.Since(start)
-	return loadResult{Rate: float64(len(lats)) / el.Seconds(), P50: percentile(lats, 50), P99: percentile(lats, 99), Errors: errs, First: first}
+	return loadResult{Count: len(lats) + late, Rate: float64(len(lats)) / el.Seconds(), P50: percentile(lats, 50), P99: percentile(lats, 99), Errors: errs, First: first}
 }

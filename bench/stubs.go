@@ -1,6 +1,3 @@
 package main
 
-func figDetect(e *env, f *Figure)  { e.paydBin() }
-func figWebhook(e *env, f *Figure) { e.paydBin() }
 func figScale(e *env, f *Figure)   { e.paydBin() }
-func figCatchup(e *env, f *Figure) { e.paydBin() }

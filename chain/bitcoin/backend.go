@@ -388,6 +388,10 @@ func (r *runner) sync(ctx context.Context) error {
 			if _, err := r.tracker.Disconnect(); err != nil {
 				return err
 			}
+			// The disconnected block's transactions return to the node's
+			// mempool, possibly before the next poll sees them gone: forget
+			// what was seen so the next poll reports them again.
+			clear(r.mem.seen)
 			r.b.log.Info("block disconnected", "block", step.Block)
 			r.b.setStatus(func(s *chain.Status) { s.Processed = step.Block.Height - 1 })
 		case chain.StepConnect:

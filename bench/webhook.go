@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// figWebhook is figure 5: webhook delivery throughput to a local receiver,
+// and the same while a second endpoint times out on every call.
+func figWebhook(e *env, f *Figure) {
+	t := curTB
+	bin := e.paydBin()
+	btc := e.btcd()
+	n := 2000
+	if e.quick {
+		n = 500
+	}
+	const timeout = 5 * time.Second
+	rcv := newReceiver(t)
+	cfg := daemonCfg{BTC: btc, BTCWS: true, HookTimeout: timeout, Hooks: []hook{
+		{URL: rcv.url + "/ok", Secret: "whsec_bench_healthy_0123456789"},
+		{URL: rcv.url + "/bad", Secret: "whsec_bench_timeout_0123456789"},
+	}}
+	dm := newDaemon(e, t, "fig5", cfg, bin)
+	dm.start(t)
+	// Warm up and let the queue settle.
+	if r := webhookRound(t, dm, rcv, 200, false); r == 0 {
+		t.Fatalf("no webhook delivered during warm-up (log: %s)", tail(dm.logPath, 5))
+	}
+	var healthy, withBad, raw []float64
+	for i := 0; i < e.pairs; i++ {
+		healthy = append(healthy, webhookRound(t, dm, rcv, n, false))
+		withBad = append(withBad, webhookRound(t, dm, rcv, n, true))
+		raw = append(raw, rawDeliveryRound(t, rcv, n, 16))
+	}
+	rcv.setBad(false)
+	rRaw := median(ratios(healthy, raw))
+	rBad := median(ratios(withBad, healthy))
+	ok := rBad >= 0.9
+	f.Rows = append(f.Rows,
+		Row{Figure: "5", Name: "Webhook delivery to a local receiver", Payd: median(healthy), Baseline: median(raw), Unit: "events/s", Ratio: rRaw, Goal: "(reported)"},
+		Row{Figure: "5-timeout", Name: "… same, while a second endpoint times out on every call (baseline: the row above)", Payd: median(withBad), Baseline: median(healthy), Unit: "events/s", Ratio: rBad, Goal: "drop < 10 % (≥ 0.9×)", Met: met(ok)},
+	)
+	f.value("timeout_endpoint_calls", float64(rcv.badCalls.Load()))
+	f.note("The real `payd run` with two configured endpoints (events [\"*\"], webhooks.timeout %s, concurrency 16, retries pushed out to 1 h so none fall inside the run). Per round: the receiver holds every call to the healthy endpoint, %d invoices are created over the API (%d invoice.created events), then the receiver lets go and the rate is events / (time from release until the %d-th distinct event was answered).", timeout, n, n, n)
+	f.note("Healthy rounds: the second endpoint answers 200 at once. Timeout rounds: it never answers, so every call to it ends by payd's timeout. %d pairs interleaved healthy/timeout; ratio = timeout-round rate / healthy-round rate, median.", e.pairs)
+	f.note("Baseline of the first row (no goal; it shows the ceiling): the bench itself POSTing the same number of signed ~1.5 KB JSON bodies (HMAC-SHA256 Payd-Signature) to the same held-then-released receiver with 16 concurrent keep-alive clients.")
+	if !ok {
+		f.Profile = e.profileDaemonLoad(t, "fig5", cfg, func(dm *daemon, stop <-chan struct{}) {
+			rcv.setBad(true)
+			defer rcv.setBad(false)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					createLoad(dm, 8, time.Second, createBody)
+				}
+			}
+		})
+	}
+}
+
+// webhookRound creates n invoices while the healthy endpoint is held, then
+// releases it and returns the delivery rate (events/s).
+func webhookRound(t *tb, dm *daemon, rcv *receiver, n int, bad bool) float64 {
+	rcv.setBad(bad)
+	rcv.reset()
+	rcv.hold()
+	created := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for created < n && time.Now().Before(deadline) {
+		r := createLoad(dm, 8, 250*time.Millisecond, createBody)
+		created += r.Count
+		if r.Errors > 0 && r.Count == 0 {
+			rcv.release()
+			t.Fatalf("create invoices: %s", r.First)
+		}
+	}
+	// Count exactly: the held calls already in flight are part of the batch.
+	target := int64(created)
+	start := time.Now()
+	rcv.release()
+	for rcv.okDone.Load() < target {
+		if time.Since(start) > 60*time.Second {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	el := time.Since(start)
+	got := rcv.okDone.Load()
+	// Let the rest of this round's deliveries (to /bad) finish or time out
+	// before the next round starts.
+	return float64(min(got, target)) / el.Seconds()
+}
+
+// rawDeliveryRound is the delivery baseline: n signed POSTs to the held
+// receiver, released at once, with c concurrent keep-alive clients.
+func rawDeliveryRound(t *tb, rcv *receiver, n, c int) float64 {
+	rcv.reset()
+	secret := []byte("whsec_bench_healthy_0123456789")
+	body := func(i int) []byte {
+		return fmt.Appendf(nil, `{"id":"evt_raw%09d","type":"invoice.created","created_at":"2026-11-22T16:12:48Z","invoice":{"id":"inv_raw%09d","status":"new","exception":null,"amount":"25.00","currency":"USD","amount_paid":"0.00","order_id":"A-%d","description":"2 x T-shirt","metadata":{"customer":"42"},"created_at":"2026-11-22T16:12:48Z","expires_at":"2026-11-22T16:27:48Z","settled_at":null,"checkout_url":"http://127.0.0.1/i/inv_raw","redirect_url":"","sequence":1,"methods":[{"method":"bitcoin/btc","chain":"bitcoin","asset":"BTC","address":"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080","amount_due":"0.00041667","amount_received":"0","amount_confirmed":"0","rate":"60000","confirmations_required":1,"payment_uri":"bitcoin:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080?amount=0.00041667"}],"payments":[]},"pad":"%s"}`, i, i, i, strings.Repeat("x", 300))
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: c * 2}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				b := body(i)
+				ts := strconv.FormatInt(time.Now().Unix(), 10)
+				m := hmac.New(sha256.New, secret)
+				m.Write([]byte(ts + "."))
+				m.Write(b)
+				req, _ := http.NewRequest("POST", rcv.url+"/ok", bytes.NewReader(b))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Payd-Signature", "t="+ts+",v1="+hex.EncodeToString(m.Sum(nil)))
+				resp, err := cl.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
