@@ -177,6 +177,9 @@ type Event struct {
 	InvoiceID string
 	CreatedAt time.Time
 	Payload   json.RawMessage // {"id":…,"type":…,"created_at":…,"invoice":{…}}
+	// Seq is the event's place in the global order, set by the store when it
+	// reads the event back (0 before the event is stored).
+	Seq int64
 }
 
 // String returns the event for logs.
