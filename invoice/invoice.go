@@ -103,6 +103,9 @@ type Payment struct {
 	Status        PaymentStatus
 	RBF           bool
 	SeenAt        time.Time
+	// ConfirmedAt is when the payment first reached its required
+	// confirmations (zero until then).
+	ConfirmedAt time.Time
 }
 
 // Invoice is the aggregate the API, watcher and checkout work on.
@@ -125,8 +128,10 @@ type Invoice struct {
 	// (expires_at + monitoring_window, pushed on by late activity).
 	MonitorUntil time.Time
 	Sequence     int64
-	Methods      []Method
-	Payments     []Payment
+	// LinkID is the payment link that created the invoice ("" for none).
+	LinkID   string
+	Methods  []Method
+	Payments []Payment
 }
 
 // MethodByName returns the invoice's method named m.
