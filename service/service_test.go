@@ -1,0 +1,235 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payd/payd/invoice"
+	"github.com/payd/payd/rates"
+	"github.com/payd/payd/store"
+)
+
+type fakeDeriver string
+
+func (f fakeDeriver) Address(i uint32) (string, string, error) {
+	return fmt.Sprintf("%s-addr-%d", f, i), fmt.Sprintf("m/0/%d", i), nil
+}
+
+type fakeRates map[string]string // "BTC/USD" → "60000"
+
+func (f fakeRates) Rate(_ context.Context, base, quote string) (rates.Rate, error) {
+	v, ok := f[base+"/"+quote]
+	if !ok {
+		return rates.Rate{}, &rates.NoRateError{}
+	}
+	r, _ := new(big.Rat).SetString(v)
+	return rates.Rate{Base: base, Quote: quote, Value: r, Source: "static", Time: time.Unix(1_800_000_000, 0)}, nil
+}
+
+type harness struct {
+	s       *Service
+	db      *store.DB
+	mu      sync.Mutex
+	watched []string
+	events  []invoice.Event
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{db: db}
+	usdc := invoice.Asset{Code: "USDC", Decimals: 6}
+	h.s = New(Config{
+		Methods: []MethodSpec{
+			{Name: "bitcoin/btc", Chain: "bitcoin", Kind: invoice.KindBitcoin, Asset: invoice.BTC, Confirmations: 1},
+			{Name: "ethereum/eth", Chain: "ethereum", Kind: invoice.KindEVM, ChainID: 1, Asset: invoice.Asset{Code: "ETH", Decimals: 18}, Confirmations: 12},
+			{Name: "ethereum/usdc", Chain: "ethereum", Kind: invoice.KindEVM, ChainID: 1, Asset: usdc, Token: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", Confirmations: 12},
+		},
+		ExpiresIn: 15 * time.Minute, ToleranceBP: 0, MonitoringWindow: 24 * time.Hour, BaseURL: "https://pay.example",
+	}, Deps{
+		DB: db, Rates: fakeRates{"BTC/USD": "60000", "USDC/USD": "1"},
+		Derivers: map[string]Deriver{"bitcoin": fakeDeriver("bc"), "ethereum": fakeDeriver("0x")},
+		Watch: func(c string, a ...string) {
+			h.mu.Lock()
+			h.watched = append(h.watched, a...)
+			h.mu.Unlock()
+		},
+		Notify: func(evs []invoice.Event) { h.mu.Lock(); h.events = append(h.events, evs...); h.mu.Unlock() },
+	})
+	return h
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestCreateValidation(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name  string
+		req   CreateRequest
+		code  string
+		field string
+	}{
+		{"no amount", CreateRequest{Currency: "USD"}, "invalid_field", "amount"},
+		{"no currency", CreateRequest{Amount: "1"}, "invalid_field", "currency"},
+		{"unknown currency", CreateRequest{Amount: "1", Currency: "XYZ"}, "unknown_currency", "currency"},
+		{"too many decimals", CreateRequest{Amount: "1.001", Currency: "USD"}, "invalid_amount", "amount"},
+		{"btc 9 decimals", CreateRequest{Amount: "0.000000001", Currency: "BTC"}, "invalid_amount", "amount"},
+		{"exponent", CreateRequest{Amount: "1e3", Currency: "USD"}, "invalid_amount", "amount"},
+		{"negative", CreateRequest{Amount: "-1", Currency: "USD"}, "invalid_amount", "amount"},
+		{"zero", CreateRequest{Amount: "0.00", Currency: "USD"}, "invalid_amount", "amount"},
+		{"unknown method", CreateRequest{Amount: "1", Currency: "USD", Methods: []string{"dogecoin/doge"}}, "unknown_method", "methods[0]"},
+		{"no rate for explicit method", CreateRequest{Amount: "1", Currency: "USD", Methods: []string{"ethereum/eth"}}, "no_rate", "methods"},
+		{"no rate at all", CreateRequest{Amount: "1", Currency: "EUR"}, "no_rate", "currency"},
+		{"duplicate method", CreateRequest{Amount: "1", Currency: "USD", Methods: []string{"bitcoin/btc", "bitcoin/btc"}}, "invalid_field", "methods[1]"},
+		{"expires_in short", CreateRequest{Amount: "1", Currency: "USD", ExpiresIn: ptr[int64](59)}, "invalid_field", "expires_in"},
+		{"expires_in long", CreateRequest{Amount: "1", Currency: "USD", ExpiresIn: ptr[int64](604801)}, "invalid_field", "expires_in"},
+		{"tolerance > 50", CreateRequest{Amount: "1", Currency: "USD", PaymentTolerance: ptr("50.01")}, "invalid_field", "payment_tolerance"},
+		{"tolerance float junk", CreateRequest{Amount: "1", Currency: "USD", PaymentTolerance: ptr("0.5e1")}, "invalid_field", "payment_tolerance"},
+		{"confirmations unknown chain", CreateRequest{Amount: "1", Currency: "USD", Confirmations: map[string]int{"solana": 1}}, "invalid_field", "confirmations.solana"},
+		{"confirmations > 100", CreateRequest{Amount: "1", Currency: "USD", Confirmations: map[string]int{"bitcoin": 101}}, "invalid_field", "confirmations.bitcoin"},
+		{"metadata not object", CreateRequest{Amount: "1", Currency: "USD", Metadata: []byte(`[1]`)}, "invalid_field", "metadata"},
+		{"metadata too big", CreateRequest{Amount: "1", Currency: "USD", Metadata: []byte(`{"a":"` + string(make([]byte, 8200)) + `"}`)}, "invalid_field", "metadata"},
+		{"order_id too long", CreateRequest{Amount: "1", Currency: "USD", OrderID: string(make([]rune, 129))}, "invalid_field", "order_id"},
+		{"redirect not http", CreateRequest{Amount: "1", Currency: "USD", RedirectURL: "javascript:alert(1)"}, "invalid_field", "redirect_url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.s.Create(context.Background(), tt.req)
+			var se *Error
+			if !errors.As(err, &se) || se.Code != tt.code || se.Field != tt.field {
+				t.Fatalf("got %v (%+v), want %s on %s", err, se, tt.code, tt.field)
+			}
+		})
+	}
+	if invs, _, _ := h.db.ListInvoices(context.Background(), "", "", "", 10); len(invs) != 0 {
+		t.Fatalf("bad input stored %d invoices", len(invs))
+	}
+	if n, _ := h.db.PeekIndex(context.Background(), "bitcoin"); n != 0 {
+		t.Fatalf("bad input used derivation index %d", n)
+	}
+}
+
+func TestCreateGetCancelMark(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	inv, err := h.s.Create(ctx, CreateRequest{Amount: "25.00", Currency: "usd", OrderID: "A-1", Metadata: []byte(`{"customer":"42"}`),
+		Confirmations: map[string]int{"bitcoin": 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ETH has no rate: the default methods are the priceable ones.
+	if len(inv.Methods) != 2 || inv.Methods[0].Method != "bitcoin/btc" || inv.Methods[1].Method != "ethereum/usdc" {
+		t.Fatalf("methods = %+v", inv.Methods)
+	}
+	if inv.Methods[0].AmountDue.String() != "41667" || inv.Methods[0].Rate != "60000" || inv.Methods[0].ConfirmationsRequired != 0 {
+		t.Fatalf("btc method = %+v", inv.Methods[0])
+	}
+	if inv.Methods[1].AmountDue.String() != "25000000" || inv.Methods[1].ConfirmationsRequired != 12 {
+		t.Fatalf("usdc method = %+v", inv.Methods[1])
+	}
+	if len(h.watched) != 2 || h.watched[0] != "bc-addr-0" || h.watched[1] != "0x-addr-0" {
+		t.Fatalf("watched = %v", h.watched)
+	}
+	if len(h.events) != 1 || h.events[0].Type != invoice.EventCreated {
+		t.Fatalf("events = %v", h.events)
+	}
+	evs, _ := h.db.InvoiceEvents(ctx, inv.ID)
+	if len(evs) != 1 || evs[0].ID != h.events[0].ID {
+		t.Fatalf("stored events = %v", evs)
+	}
+
+	// A second invoice gets fresh addresses.
+	inv2, err := h.s.Create(ctx, CreateRequest{Amount: "0.001", Currency: "BTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv2.Methods) != 1 || inv2.Methods[0].Address != "bc-addr-1" || inv2.Methods[0].AmountDue.Int64() != 100_000 || inv2.Methods[0].RateSource != "identity" {
+		t.Fatalf("inv2 methods = %+v", inv2.Methods)
+	}
+
+	got, err := h.s.Get(ctx, inv.ID)
+	if err != nil || got.Sequence != 1 || string(got.Metadata) != `{"customer":"42"}` {
+		t.Fatalf("get = %+v, %v", got, err)
+	}
+	for _, id := range []string{"inv_nope", "evt_" + inv.ID[4:], ""} {
+		if _, err := h.s.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+
+	c, err := h.s.Cancel(ctx, inv.ID)
+	if err != nil || c.Status != invoice.StatusExpired || c.Sequence != 2 {
+		t.Fatalf("cancel = %+v, %v", c, err)
+	}
+	var se *Error
+	if _, err := h.s.Cancel(ctx, inv.ID); !errors.As(err, &se) || se.Code != "conflict" {
+		t.Fatalf("second cancel = %v", err)
+	}
+	m, err := h.s.Mark(ctx, inv.ID, invoice.StatusSettled)
+	if err != nil || m.Status != invoice.StatusSettled || m.Exception != invoice.ExceptionMarked || m.SettledAt == nil || m.Sequence != 3 {
+		t.Fatalf("mark = %+v, %v", m, err)
+	}
+	if _, err := h.s.Mark(ctx, inv.ID, invoice.StatusProcessing); !errors.As(err, &se) || se.Field != "status" {
+		t.Fatalf("mark processing = %v", err)
+	}
+	evs, _ = h.db.InvoiceEvents(ctx, inv.ID)
+	var types []invoice.EventType
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if fmt.Sprint(types) != "[invoice.created invoice.expired invoice.settled]" {
+		t.Fatalf("events = %v", types)
+	}
+
+	list, more, err := h.s.List(ctx, ListFilter{Limit: 1})
+	if err != nil || !more || len(list) != 1 || list[0].ID != inv2.ID {
+		t.Fatalf("list = %v %v %v", list, more, err)
+	}
+	if _, _, err := h.s.List(ctx, ListFilter{Limit: 201}); !errors.As(err, &se) || se.Field != "limit" {
+		t.Fatalf("limit 201 = %v", err)
+	}
+}
+
+func TestConcurrentCreatesGetDistinctAddresses(t *testing.T) {
+	h := newHarness(t)
+	var wg sync.WaitGroup
+	addrs := make(chan string, 40)
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inv, err := h.s.Create(context.Background(), CreateRequest{Amount: "0.001", Currency: "BTC"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			addrs <- inv.Methods[0].Address
+		}()
+	}
+	wg.Wait()
+	close(addrs)
+	seen := map[string]bool{}
+	for a := range addrs {
+		if seen[a] {
+			t.Fatalf("address %s handed out twice", a)
+		}
+		seen[a] = true
+	}
+	if len(seen) != 40 {
+		t.Fatalf("%d addresses", len(seen))
+	}
+}
