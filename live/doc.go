@@ -21,7 +21,9 @@
 // Publish is called by cmd/payd right after a write transaction that produced
 // events has committed. It never blocks and never does I/O beyond closing the
 // socket of a consumer that fell behind: every /v1/events/ws connection has a
-// bounded queue (Options.Buffer) and is disconnected when it is full, and an
+// bounded queue (Options.Buffer, 16 times that while it replays, so that live
+// events committed during a long replay are held rather than fatal) and is
+// disconnected when it is full, and an
 // invoice connection has a single coalescing wake-up slot. Every write has a
 // deadline (Options.WriteTimeout), and a client that stops answering pings is
 // dropped, so a stuck client costs one goroutine pair for a bounded time.

@@ -36,7 +36,7 @@ func (h *Hub) ServeEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := h.subscribeEvents(capacity)
 	defer h.unsubscribeEvents(sub)
-	var start int64
+	var start invoice.Event
 	if after != "" {
 		ev, err := h.o.Event(r.Context(), after)
 		if err != nil {
@@ -48,7 +48,7 @@ func (h *Hub) ServeEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		start = ev.Seq
+		start = ev
 	}
 	c, err := h.evUp.Upgrade(w, r, nil)
 	if err != nil {
@@ -74,17 +74,23 @@ func (h *Hub) ServeEvents(w http.ResponseWriter, r *http.Request) {
 	h.serveEvents(ctx, cn, sub, after != "", start)
 }
 
-// dedup drops live events a replay has already sent.
+// dedup drops live events a replay has already sent. A live event with a Seq
+// is a duplicate when its Seq is not above the last replayed one. A live event
+// without one (Seq 0) is a duplicate when its id is among the most recently
+// replayed ids: an event can only be both replayed and queued if it was
+// committed after (or in flight at) the subscription, and those are the tail
+// of the outbox, at most as many as the queue holds (more kick the client).
 type dedup struct {
 	active  bool
 	lastSeq int64
+	size    int
 	ids     map[string]struct{}
 	ring    []string // the most recent replayed ids, oldest first
 }
 
 func (d *dedup) remember(ev invoice.Event) {
 	d.lastSeq = max(d.lastSeq, ev.Seq)
-	if len(d.ring) == recentIDs {
+	if len(d.ring) == d.size {
 		delete(d.ids, d.ring[0])
 		d.ring = d.ring[1:]
 	}
@@ -103,9 +109,10 @@ func (d *dedup) seen(ev invoice.Event) bool {
 	return ok
 }
 
-func (h *Hub) serveEvents(ctx context.Context, cn *conn, sub *evSub, replay bool, start int64) {
-	d := &dedup{active: replay, lastSeq: start, ids: make(map[string]struct{})}
+func (h *Hub) serveEvents(ctx context.Context, cn *conn, sub *evSub, replay bool, start invoice.Event) {
+	d := &dedup{active: replay, size: cap(sub.ch) + recentMargin, ids: make(map[string]struct{})}
 	if replay {
+		d.remember(start) // the client has it already
 		if !h.replay(ctx, cn, sub, d) {
 			return
 		}

@@ -22,7 +22,7 @@ const (
 
 const (
 	replayPage   = 500  // events per outbox read during a replay
-	recentIDs    = 1024 // replayed event ids remembered for dedup of Seq-less live events
+	recentMargin = 256  // replayed ids remembered beyond the replay queue's capacity (see dedup)
 	readLimit    = 4096 // largest message a client may send (clients only answer pings)
 	closeWait    = time.Second
 	bufferFactor = 16 // live events held during a replay, as a multiple of Buffer
@@ -140,8 +140,14 @@ func (h *Hub) Publish(evs []invoice.Event) {
 	if len(evs) == 0 {
 		return
 	}
+	kicked := 0
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer func() {
+		h.mu.Unlock()
+		if kicked > 0 { // logged outside the lock: a log handler may do I/O
+			h.log.Warn("event consumer too slow, disconnected", "clients", kicked, "buffer", h.o.Buffer)
+		}
+	}()
 	if h.closed {
 		return
 	}
@@ -162,7 +168,7 @@ func (h *Hub) Publish(evs []invoice.Event) {
 				default:
 				}
 			}
-			h.log.Warn("event consumer too slow, disconnecting", "buffer", s.limit.Load())
+			kicked++
 			delete(h.evSubs, s)
 			s.kick()
 			break
