@@ -1,0 +1,314 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/payd/payd/chain"
+	"github.com/payd/payd/invoice"
+	"github.com/payd/payd/store"
+)
+
+// Config tunes a Watcher.
+type Config struct {
+	// Keep is how many processed blocks are remembered to find the fork
+	// point of a reorg (default 200).
+	Keep int
+	// CountConfirmations keeps counting a confirmed payment's
+	// confirmations up to this number (default 6), so the invoice shows it.
+	CountConfirmations int
+	// MonitoringWindow extends watching after late activity.
+	MonitoringWindow time.Duration
+	// View renders event payloads.
+	View invoice.ViewOptions
+	// SweepInterval is how often addresses past their watch are unwatched
+	// (default 1m).
+	SweepInterval time.Duration
+}
+
+// Deps are what a Watcher drives.
+type Deps struct {
+	DB      *store.DB
+	Backend chain.Backend
+	// Notify is called after each commit that stored events.
+	Notify func([]invoice.Event)
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Watcher follows one chain for the invoices.
+type Watcher struct {
+	cfg  Config
+	d    Deps
+	name string
+	tip  uint64
+}
+
+// New returns a Watcher for d.Backend's chain.
+func New(cfg Config, d Deps) *Watcher {
+	if cfg.Keep <= 0 {
+		cfg.Keep = 200
+	}
+	if cfg.CountConfirmations <= 0 {
+		cfg.CountConfirmations = 6
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Notify == nil {
+		d.Notify = func([]invoice.Event) {}
+	}
+	name := d.Backend.Name()
+	return &Watcher{cfg: cfg, d: d, name: name}
+}
+
+// Run loads the watched addresses, resumes the chain from the stored cursor
+// and handles its events until ctx is done or the backend fails.
+func (w *Watcher) Run(ctx context.Context) error {
+	now := w.d.Now()
+	addrs, err := w.d.DB.WatchedAddresses(ctx, w.name, now)
+	if err != nil {
+		return err
+	}
+	w.d.Backend.Watch(addrs...)
+	recent, err := w.d.DB.RecentBlocks(ctx, w.name, w.cfg.Keep)
+	if err != nil {
+		return err
+	}
+	if len(recent) > 0 {
+		w.tip = recent[len(recent)-1].Height
+	}
+	w.d.Log.Info("watching", "addresses", len(addrs), "resume_from", w.tip)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan chain.Event) // unbuffered: the backend waits while an event is handled
+	runErr := make(chan error, 1)
+	go func() { runErr <- w.d.Backend.Run(ctx, recent, events) }()
+	sweep := time.NewTicker(w.cfg.SweepInterval)
+	defer sweep.Stop()
+	lastSweep := now
+	for {
+		select {
+		case <-ctx.Done():
+			<-runErr
+			return nil
+		case err := <-runErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("chain %s: %w", w.name, err)
+		case ev := <-events:
+			if err := w.handle(ctx, ev); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				cancel()
+				<-runErr
+				return fmt.Errorf("chain %s: handle %s: %w", w.name, ev.Type, err)
+			}
+		case <-sweep.C:
+			now := w.d.Now()
+			gone, err := w.d.DB.UnwatchedSince(ctx, w.name, lastSweep, now)
+			if err != nil {
+				w.d.Log.Error("unwatch sweep failed", "err", err)
+				continue
+			}
+			lastSweep = now
+			if len(gone) > 0 {
+				w.d.Backend.Unwatch(gone...)
+				w.d.Log.Info("stopped watching addresses", "count", len(gone))
+			}
+		}
+	}
+}
+
+// handle applies one chain event in one write transaction.
+func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
+	now := w.d.Now()
+	tip := w.tip
+	var out []invoice.Event
+	err := w.d.DB.Write(ctx, func(tx *store.Tx) error {
+		b := newBatch(tx, now, w.cfg.MonitoringWindow, w.cfg.View, w.d.Log)
+		switch ev.Type {
+		case chain.BlockConnected:
+			if err := tx.ConnectBlock(ctx, w.name, ev.Block, w.cfg.Keep); err != nil {
+				return err
+			}
+			tip = ev.Block.Height
+			for _, tr := range ev.Transfers {
+				if err := b.transfer(ctx, tr); err != nil {
+					return err
+				}
+			}
+			if err := b.count(ctx, w.name, w.cfg.CountConfirmations); err != nil {
+				return err
+			}
+		case chain.BlockDisconnected:
+			if err := tx.DisconnectBlock(ctx, w.name, ev.Block); err != nil {
+				return err
+			}
+			tip = ev.Block.Height - 1
+			if err := b.unmine(ctx, w.name, ev.Block); err != nil {
+				return err
+			}
+			if err := b.count(ctx, w.name, w.cfg.CountConfirmations); err != nil {
+				return err
+			}
+		case chain.MempoolTransfers:
+			for _, tr := range ev.Transfers {
+				if err := b.transfer(ctx, tr); err != nil {
+					return err
+				}
+			}
+		case chain.TxReplaced:
+			if err := b.replace(ctx, w.name, ev.TxID, ev.ReplacedBy); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown chain event %d", ev.Type)
+		}
+		var err error
+		out, err = b.flush(ctx, w.name, tip)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	w.tip = tip
+	if len(out) > 0 {
+		w.d.Notify(out)
+	}
+	return nil
+}
+
+// ExpirerDeps are what the Expirer drives.
+type ExpirerDeps struct {
+	DB     *store.DB
+	Notify func([]invoice.Event)
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Expirer applies the clock's part of the status rules: a new invoice
+// expires at expires_at; a processing invoice whose payments vanished turns
+// invalid at the end of its monitoring window. It sleeps until the next
+// deadline (one indexed query), so it never scans every invoice.
+type Expirer struct {
+	d      ExpirerDeps
+	window time.Duration
+	view   invoice.ViewOptions
+	wake   chan struct{}
+}
+
+// NewExpirer returns an Expirer.
+func NewExpirer(window time.Duration, view invoice.ViewOptions, d ExpirerDeps) *Expirer {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Notify == nil {
+		d.Notify = func([]invoice.Event) {}
+	}
+	return &Expirer{d: d, window: window, view: view, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes the Expirer look at the next deadline again (a new invoice may
+// expire sooner than the one it sleeps for).
+func (x *Expirer) Wake() {
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxSleep bounds a sleep, so a changed clock is noticed.
+const maxSleep = time.Minute
+
+// Run handles deadlines until ctx is done.
+func (x *Expirer) Run(ctx context.Context) error {
+	for {
+		if err := x.Tick(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			x.d.Log.Error("expiry failed", "err", err)
+		}
+		sleep := maxSleep
+		if next, ok, err := x.d.DB.NextDeadline(ctx); err == nil && ok {
+			sleep = min(next.Sub(x.d.Now()), maxSleep)
+			if sleep < 0 {
+				sleep = 0
+			}
+			// Deadlines are whole seconds: wake just after the second.
+			sleep += 5 * time.Millisecond
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-x.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// Tick applies every deadline that passed.
+func (x *Expirer) Tick(ctx context.Context) error {
+	for {
+		now := x.d.Now()
+		var out []invoice.Event
+		var n int
+		err := x.d.DB.Write(ctx, func(tx *store.Tx) error {
+			ids, err := tx.DueInvoices(ctx, now, 200)
+			if err != nil {
+				return err
+			}
+			n = len(ids)
+			b := newBatch(tx, now, x.window, x.view, x.d.Log)
+			for _, id := range ids {
+				e, err := b.load(ctx, id)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if e.inv.Status == invoice.StatusProcessing && !now.Before(e.inv.MonitorUntil) {
+					// Still processing at the end of the window (a payment
+					// waits unconfirmed): keep watching another window.
+					// Evaluate turns it invalid if nothing counts any more.
+					probe := *e.inv
+					if evs, _ := invoice.Evaluate(&probe, now); len(evs) == 0 {
+						e.inv.MonitorUntil = now.Add(x.window)
+						e.dirty = true
+					}
+				}
+			}
+			out, err = b.flush(ctx, "", 0)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 {
+			x.d.Notify(out)
+		}
+		if n < 200 {
+			return nil
+		}
+	}
+}
