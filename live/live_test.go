@@ -752,3 +752,39 @@ func TestShutdownClosesConnections(t *testing.T) {
 	}
 	e.hub.Publish([]invoice.Event{{ID: "evt_x", InvoiceID: inv.ID}}) // harmless after shutdown
 }
+
+func TestOrigin(t *testing.T) {
+	db := openStore(t)
+	e := startWithStore(t, db, live.Options{})
+	inv := e.inv.put(invoice.StatusNew)
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	tests := []struct {
+		name   string
+		path   string
+		origin string
+		ok     bool
+	}{
+		{"invoice same origin", "/i/" + inv.ID + "/ws", "http://" + host, true},
+		{"invoice no origin", "/i/" + inv.ID + "/ws", "", true},
+		{"invoice cross origin", "/i/" + inv.ID + "/ws", "https://evil.example", false},
+		{"events any origin", "/v1/events/ws", "https://bot.example", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			c, resp, err := websocket.DefaultDialer.Dial(e.wsURL(tt.path), h)
+			if c != nil {
+				defer c.Close()
+			}
+			if tt.ok && err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			if !tt.ok && (err == nil || resp == nil || resp.StatusCode != http.StatusForbidden) {
+				t.Fatalf("dial: %v, want 403", err)
+			}
+		})
+	}
+}
