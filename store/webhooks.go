@@ -1,0 +1,347 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/payd/payd/invoice"
+)
+
+// Webhook delivery statuses (webhook_deliveries.status).
+const (
+	DeliveryPending   = "pending"
+	DeliverySucceeded = "succeeded"
+	DeliveryFailed    = "failed"
+)
+
+// WebhookEndpoint is a stored webhook endpoint. Secret is stored as given
+// (it must be re-sent in every signature, so it cannot be hashed).
+type WebhookEndpoint struct {
+	ID        string
+	URL       string
+	Secret    string
+	Events    []string // "*" = every type
+	Source    string   // "config" | "api"
+	CreatedAt time.Time
+	// CreatedSeq is the highest event seq when the endpoint was created: it
+	// receives events with a greater seq only.
+	CreatedSeq int64
+}
+
+// WebhookDelivery is a queued delivery of one event to one endpoint, with the
+// event it carries.
+type WebhookDelivery struct {
+	ID            int64
+	EndpointID    string
+	EventID       string
+	EventType     string
+	EventSeq      int64
+	Payload       []byte
+	Attempts      int // attempts made so far, ever
+	Retry         int // failed attempts since the event was (re)queued
+	Gen           int64
+	NextAttemptAt time.Time
+}
+
+// WebhookAttempt is one recorded delivery attempt.
+type WebhookAttempt struct {
+	EndpointID string
+	EventID    string
+	Attempt    int
+	StatusCode int
+	Error      string
+	DurationMS int64
+	At         time.Time
+}
+
+const endpointCols = `id, url, secret, events, source, created_at, created_seq`
+
+func scanEndpoint(sc interface{ Scan(...any) error }) (WebhookEndpoint, error) {
+	var e WebhookEndpoint
+	var events string
+	var created int64
+	if err := sc.Scan(&e.ID, &e.URL, &e.Secret, &events, &e.Source, &created, &e.CreatedSeq); err != nil {
+		return e, err
+	}
+	e.Events = strings.Fields(events)
+	e.CreatedAt = fromUnix(created)
+	return e, nil
+}
+
+func queryEndpoints(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]WebhookEndpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: webhook endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []WebhookEndpoint
+	for rows.Next() {
+		e, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: webhook endpoints: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// WebhookEndpoints lists every endpoint, oldest first, secrets included.
+func (db *DB) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
+	return queryEndpoints(ctx, db.r)
+}
+
+// WebhookEndpoint returns one endpoint, or ErrNotFound.
+func (db *DB) WebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
+	e, err := scanEndpoint(db.r.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	if err != nil {
+		return e, fmt.Errorf("store: webhook endpoint %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// CreateWebhookEndpoint stores a new endpoint; its CreatedSeq is the highest
+// event seq at commit. ErrConflict when the id exists.
+func (db *DB) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) (WebhookEndpoint, error) {
+	err := db.Write(ctx, func(tx *Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&e.CreatedSeq); err != nil {
+			return fmt.Errorf("store: create webhook endpoint: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointCols+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			e.ID, e.URL, e.Secret, strings.Join(e.Events, " "), e.Source, unix(e.CreatedAt), e.CreatedSeq)
+		if err != nil {
+			return fmt.Errorf("store: create webhook endpoint: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrConflict
+		}
+		return nil
+	})
+	return e, err
+}
+
+// SyncConfigWebhookEndpoints makes the endpoints of source "config" equal to
+// eps in one transaction: new ones are created (CreatedSeq = the highest event
+// seq now), existing ones keep their CreatedAt and CreatedSeq but take the
+// given URL, secret and events, and config endpoints not in eps are deleted
+// with their queued deliveries.
+func (db *DB) SyncConfigWebhookEndpoints(ctx context.Context, eps []WebhookEndpoint) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&last); err != nil {
+			return fmt.Errorf("store: sync webhook endpoints: %w", err)
+		}
+		keep := map[string]bool{}
+		for _, e := range eps {
+			keep[e.ID] = true
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointCols+`) VALUES (?, ?, ?, ?, 'config', ?, ?)
+				ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, events = excluded.events, source = 'config'`,
+				e.ID, e.URL, e.Secret, strings.Join(e.Events, " "), unix(e.CreatedAt), last); err != nil {
+				return fmt.Errorf("store: sync webhook endpoint %s: %w", e.ID, err)
+			}
+		}
+		all, err := queryEndpoints(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, e := range all {
+			if e.Source == "config" && !keep[e.ID] {
+				if err := deleteEndpoint(ctx, tx, e.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func deleteEndpoint(ctx context.Context, tx *Tx, id string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: delete webhook endpoint %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE endpoint_id = ?`, id); err != nil {
+		return fmt.Errorf("store: delete webhook deliveries of %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_attempts WHERE endpoint_id = ?`, id); err != nil {
+		return fmt.Errorf("store: delete webhook attempts of %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteWebhookEndpoint deletes an endpoint with its deliveries and attempts;
+// ErrNotFound when there is none.
+func (db *DB) DeleteWebhookEndpoint(ctx context.Context, id string) error {
+	return db.Write(ctx, func(tx *Tx) error { return deleteEndpoint(ctx, tx, id) })
+}
+
+// WebhookCursor returns the seq of the last event fanned out to the delivery
+// queue (0 before the first).
+func (db *DB) WebhookCursor(ctx context.Context) (int64, error) {
+	var seq int64
+	err := db.r.QueryRowContext(ctx, `SELECT seq FROM webhook_cursor WHERE id = 1`).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: webhook cursor: %w", err)
+	}
+	return seq, nil
+}
+
+// FanOutWebhookEvents queues, in ONE write transaction, a delivery due at now
+// for every (event, endpoint) with event.Seq > endpoint.CreatedSeq and
+// match(endpoint, event), then advances the cursor to the last event's seq.
+// evs must be the events after the current cursor, oldest first. It returns
+// the ids of the endpoints that got deliveries.
+func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now time.Time, match func(WebhookEndpoint, invoice.Event) bool) ([]string, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	var touched []string
+	err := db.Write(ctx, func(tx *Tx) error {
+		touched = touched[:0]
+		eps, err := queryEndpoints(ctx, tx)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, ev := range evs {
+			for _, ep := range eps {
+				if ev.Seq <= ep.CreatedSeq || !match(ep, ev) {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, status, next_attempt_at, updated_at)
+					VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+					ep.ID, ev.ID, ev.Seq, now.UnixMilli(), now.UnixMilli()); err != nil {
+					return fmt.Errorf("store: queue delivery of %s to %s: %w", ev.ID, ep.ID, err)
+				}
+				if !seen[ep.ID] {
+					seen[ep.ID] = true
+					touched = append(touched, ep.ID)
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`,
+			evs[len(evs)-1].Seq); err != nil {
+			return fmt.Errorf("store: advance webhook cursor: %w", err)
+		}
+		return nil
+	})
+	return touched, err
+}
+
+// PendingWebhookDeliveries returns up to limit pending deliveries of one
+// endpoint, soonest due first, skipping the ids in exclude (those in flight),
+// with their events' type and payload. Callers take the due ones and wait for
+// the next.
+func (db *DB) PendingWebhookDeliveries(ctx context.Context, endpointID string, limit int, exclude []int64) ([]WebhookDelivery, error) {
+	q := `SELECT d.id, d.endpoint_id, d.event_id, e.type, d.event_seq, e.payload, d.attempts, d.retry, d.gen, d.next_attempt_at
+		FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+		WHERE d.endpoint_id = ? AND d.status = 'pending'`
+	args := []any{endpointID}
+	if len(exclude) > 0 {
+		q += ` AND d.id NOT IN (?` + strings.Repeat(`, ?`, len(exclude)-1) + `)`
+		for _, id := range exclude {
+			args = append(args, id)
+		}
+	}
+	q += ` ORDER BY d.next_attempt_at, d.id LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending deliveries of %s: %w", endpointID, err)
+	}
+	defer rows.Close()
+	var out []WebhookDelivery
+	for rows.Next() {
+		var d WebhookDelivery
+		var payload string
+		var next int64
+		if err := rows.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.EventSeq, &payload, &d.Attempts, &d.Retry, &d.Gen, &next); err != nil {
+			return nil, fmt.Errorf("store: pending deliveries of %s: %w", endpointID, err)
+		}
+		d.Payload = []byte(payload)
+		d.NextAttemptAt = time.UnixMilli(next)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RecordWebhookAttempt stores an attempt of delivery d and, unless the
+// delivery was re-queued meanwhile (its gen changed), sets its status and
+// next attempt time: status is DeliverySucceeded, DeliveryFailed (no retry
+// left) or DeliveryPending (retry at next). One write transaction.
+func (db *DB) RecordWebhookAttempt(ctx context.Context, d WebhookDelivery, a WebhookAttempt, status string, next time.Time) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, status_code, error, duration_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			a.EndpointID, a.EventID, a.Attempt, a.StatusCode, a.Error, a.DurationMS, a.At.UnixMilli()); err != nil {
+			return fmt.Errorf("store: record attempt of %s: %w", d.EventID, err)
+		}
+		retry := 1
+		if status == DeliverySucceeded {
+			retry = 0
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, retry = retry + ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+			WHERE id = ? AND gen = ?`, status, retry, next.UnixMilli(), a.At.UnixMilli(), d.ID, d.Gen)
+		if err != nil {
+			return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = ?`, d.ID); err != nil {
+				return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// WebhookAttempts returns up to limit attempts to one endpoint, newest first.
+func (db *DB) WebhookAttempts(ctx context.Context, endpointID string, limit int) ([]WebhookAttempt, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT endpoint_id, event_id, attempt, status_code, error, duration_ms, at
+		FROM webhook_attempts WHERE endpoint_id = ? ORDER BY id DESC LIMIT ?`, endpointID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: attempts of %s: %w", endpointID, err)
+	}
+	defer rows.Close()
+	var out []WebhookAttempt
+	for rows.Next() {
+		var a WebhookAttempt
+		var at int64
+		if err := rows.Scan(&a.EndpointID, &a.EventID, &a.Attempt, &a.StatusCode, &a.Error, &a.DurationMS, &at); err != nil {
+			return nil, fmt.Errorf("store: attempts of %s: %w", endpointID, err)
+		}
+		a.At = time.UnixMilli(at).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RequeueWebhookEvent makes event ev due now for each endpoint in
+// endpointIDs, whatever its delivery's state (new row, succeeded, failed or
+// pending), with a fresh retry budget. One write transaction.
+func (db *DB) RequeueWebhookEvent(ctx context.Context, ev invoice.Event, endpointIDs []string, now time.Time) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		for _, id := range endpointIDs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, status, next_attempt_at, updated_at)
+				VALUES (?, ?, ?, 'pending', ?, ?)
+				ON CONFLICT (endpoint_id, event_id) DO UPDATE SET status = 'pending', retry = 0, gen = gen + 1,
+					next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
+				id, ev.ID, ev.Seq, now.UnixMilli(), now.UnixMilli()); err != nil {
+				return fmt.Errorf("store: requeue %s for %s: %w", ev.ID, id, err)
+			}
+		}
+		return nil
+	})
+}

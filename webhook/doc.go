@@ -1,0 +1,25 @@
+// Package webhook delivers payd's events to webhook endpoints, durably and
+// signed (API.md "Events and webhooks").
+//
+// It owns: webhook endpoints (from the config file and from the API), the
+// fan-out of committed events into a per-endpoint delivery queue, delivery
+// workers with bounded concurrency, the retry schedule, the SSRF guard, and
+// the Payd-Signature scheme (Sign, Verify).
+//
+// How it works. Events are written to the events table (the outbox) in the
+// same transaction as the change that caused them. A fan-out step reads the
+// events after a persisted cursor and, in ONE write transaction, queues a
+// delivery row per matching endpoint and advances the cursor; an endpoint
+// receives the events created after it was. One worker per endpoint takes its
+// due deliveries (at most two in flight per endpoint, and Config.Concurrency
+// in all), so a slow or dead endpoint never delays another. Every attempt is
+// recorded with the delivery's next state in one transaction. Nothing lives
+// only in memory: after a crash, deliveries that were in flight are simply
+// due again (at-least-once; consumers deduplicate by Payd-Event-Id).
+//
+// Imports: invoice and store of payd's, plus the standard library. It must
+// not import api, live, checkout or cmd. It does not serve HTTP (api maps the
+// Manager's methods to /v1/webhooks and /v1/events/{id}/redeliver), does not
+// create events, and does not order deliveries (invoice.sequence lets a
+// consumer drop stale news).
+package webhook
