@@ -406,7 +406,6 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
-
 func TestInternalError(t *testing.T) {
 	h := newTestHandler(t, Config{}, newFake())
 	h.inv = errInvoices{}
