@@ -78,7 +78,7 @@ func TestCrashDeliversEveryEvent(t *testing.T) {
 	for i := range kills {
 		cmd, out := start()
 		time.Sleep(time.Duration(50+rand.IntN(450)) * time.Millisecond) // a random moment
-		if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		if err := cmd.Process.Kill(); err != nil {                      // SIGKILL
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
