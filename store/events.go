@@ -10,11 +10,16 @@ import (
 )
 
 // InsertEvents appends events to the outbox inside tx. Each event gets the
-// next global sequence number.
+// next global sequence number, written back into evs[i].Seq.
 func (tx *Tx) InsertEvents(ctx context.Context, evs []invoice.Event) error {
-	for _, e := range evs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, invoice_id, created_at, payload) VALUES (?, ?, ?, ?, ?)`,
-			e.ID, string(e.Type), e.InvoiceID, unix(e.CreatedAt), string(e.Payload)); err != nil {
+	for i := range evs {
+		e := &evs[i]
+		res, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, invoice_id, created_at, payload) VALUES (?, ?, ?, ?, ?)`,
+			e.ID, string(e.Type), e.InvoiceID, unix(e.CreatedAt), string(e.Payload))
+		if err != nil {
+			return fmt.Errorf("store: insert event %s: %w", e.ID, err)
+		}
+		if e.Seq, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("store: insert event %s: %w", e.ID, err)
 		}
 	}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/payd/payd/api"
+	"github.com/payd/payd/chain"
+	"github.com/payd/payd/chain/bitcoin"
+	"github.com/payd/payd/chain/evm"
+	"github.com/payd/payd/checkout"
+	"github.com/payd/payd/config"
+	"github.com/payd/payd/internal/metrics"
+	"github.com/payd/payd/invoice"
+	"github.com/payd/payd/live"
+	"github.com/payd/payd/rates"
+	"github.com/payd/payd/service"
+	"github.com/payd/payd/store"
+	"github.com/payd/payd/watcher"
+	"github.com/payd/payd/webhook"
+)
+
+// daemon is payd running: every part, wired.
+type daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *store.DB
+	backends map[string]node
+	rates    *rates.Service
+	svc      *service.Service
+	watchers []*watcher.Watcher
+	expirer  *watcher.Expirer
+	hooks    *webhook.Manager
+	hub      *live.Hub
+	metrics  *metrics.Metrics
+	srv      *http.Server
+	ln       net.Listener
+}
+
+// maxLag is how many blocks a chain may trail its node and still be ready.
+const maxLag = 3
+
+func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: log, backends: map[string]node{}, metrics: metrics.New()}
+	defer func() {
+		if err != nil && d.db != nil {
+			d.db.Close()
+		}
+	}()
+	d.db, err = store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Exclusive: true})
+	if err != nil {
+		return nil, fmt.Errorf("database.path: %w", err)
+	}
+	if n, err := d.db.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	} else if n > 0 {
+		log.Info("database migrated", "applied", n)
+	}
+
+	derivers := map[string]service.Deriver{}
+	for _, name := range cfg.ChainNames() {
+		ch := cfg.Chains[name]
+		b, err := newBackend(name, ch, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkNode(ctx, name, b, log); err != nil {
+			return nil, err
+		}
+		d.backends[name] = b
+		dv, err := newDeriver(ch)
+		if err != nil {
+			return nil, fmt.Errorf("chains.%s.xpub: %w", name, err)
+		}
+		derivers[name] = dv
+	}
+
+	d.rates, err = rates.New(cfg.Rates, log.With("subsystem", "rates"))
+	if err != nil {
+		return nil, fmt.Errorf("rates: %w", err)
+	}
+
+	tol, err := config.ParseTolerance(cfg.Invoices.PaymentTolerance)
+	if err != nil {
+		return nil, fmt.Errorf("invoices.payment_tolerance: %w", err)
+	}
+	baseURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
+	view := invoice.ViewOptions{BaseURL: baseURL, Label: cfg.Checkout.StoreName}
+
+	var specs []service.MethodSpec
+	for _, m := range cfg.Methods() {
+		specs = append(specs, service.MethodSpec{Name: m.Name, Chain: m.Chain, Kind: m.Kind, ChainID: m.ChainID,
+			Asset: m.Asset, Token: m.Token, Confirmations: m.Confirmations})
+	}
+
+	var endpoints []webhook.ConfigEndpoint
+	for _, e := range cfg.Webhooks.Endpoints {
+		endpoints = append(endpoints, webhook.ConfigEndpoint{URL: e.URL, Secret: e.Secret.Reveal(), Events: e.Events})
+	}
+	d.hooks, err = webhook.New(webhook.Config{
+		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule, Concurrency: cfg.Webhooks.Concurrency,
+		AllowPrivate: cfg.Webhooks.AllowPrivate, UserAgent: "payd/" + Version(), Endpoints: endpoints,
+		OnAttempt: d.metrics.ObserveDelivery,
+	}, d.db, log.With("subsystem", "webhook"))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+
+	d.hub = live.New(live.Options{
+		BaseURL: baseURL,
+		Invoice: func(ctx context.Context, id string) (*invoice.Invoice, error) { return d.svc.Get(ctx, id) },
+		EventsAfter: d.db.EventsAfter, Event: d.db.Event,
+		IsNotFound: isNotFound,
+	}, log.With("subsystem", "live"))
+
+	d.expirer = watcher.NewExpirer(cfg.Invoices.MonitoringWindow, view, watcher.ExpirerDeps{
+		DB: d.db, Notify: d.notify, Log: log.With("subsystem", "expiry"),
+	})
+	d.svc = service.New(service.Config{
+		Methods: specs, ExpiresIn: cfg.Invoices.ExpiresIn, ToleranceBP: tol, MonitoringWindow: cfg.Invoices.MonitoringWindow,
+		BaseURL: baseURL, Label: cfg.Checkout.StoreName,
+	}, service.Deps{
+		DB: d.db, Rates: d.rates, Derivers: derivers,
+		Watch: func(chainName string, addrs ...string) {
+			if b, ok := d.backends[chainName]; ok {
+				b.Watch(addrs...)
+			}
+		},
+		Notify: d.notify,
+		Log:    log.With("subsystem", "invoice"),
+	})
+	for _, name := range cfg.ChainNames() {
+		d.watchers = append(d.watchers, watcher.New(watcher.Config{
+			MonitoringWindow: cfg.Invoices.MonitoringWindow, View: view,
+		}, watcher.Deps{DB: d.db, Backend: d.backends[name], Notify: d.notify, Log: log.With("subsystem", "watcher", "chain", name)}))
+	}
+
+	co, err := checkout.New(checkout.Config{
+		BaseURL: baseURL, StoreName: cfg.Checkout.StoreName, LogoURL: cfg.Checkout.LogoURL,
+		AccentColor: cfg.Checkout.AccentColor, FrameAncestors: cfg.Checkout.FrameAncestors, Language: cfg.Checkout.Language,
+	}, d.svc, isNotFound, log.With("subsystem", "checkout"))
+	if err != nil {
+		return nil, fmt.Errorf("checkout: %w", err)
+	}
+	a := api.New(api.Config{APIRateLimit: cfg.Server.APIRateLimit, PublicRateLimit: cfg.Server.PublicRateLimit, TrustProxy: cfg.Server.TrustProxy},
+		api.Deps{
+			Invoices: d.svc, Keys: d.db, Events: d.db, Webhooks: webhooksAdapter{d.hooks}, Idempotency: d.db, Reports: d.db,
+			Ready: d.ready, EventsWS: http.HandlerFunc(d.hub.ServeEvents), Metrics: d.metrics.Handler(),
+			Observe: d.metrics.ObserveHTTP, Log: log.With("subsystem", "api"), Version: Version(), BaseURL: baseURL,
+		})
+	mux := http.NewServeMux()
+	a.Register(mux)
+	co.Register(mux)
+	mux.HandleFunc("GET /i/{id}/ws", d.hub.ServeInvoice)
+
+	d.ln, err = net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	d.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return d, nil
+}
+
+// checkNode verifies a node matches the config. A node that answers with
+// the wrong network, chain id or token refuses the start; one that cannot be
+// reached is only a warning: payd starts not ready and keeps trying.
+func checkNode(ctx context.Context, name string, b node, log *slog.Logger) error {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tip, err := b.check(cctx)
+	if err == nil {
+		log.Info("node ok", "chain", name, "tip", tip)
+		return nil
+	}
+	var ce *evm.CheckError
+	if errors.Is(err, bitcoin.ErrWrongNetwork) || errors.Is(err, bitcoin.ErrAuth) || errors.As(err, &ce) {
+		return fmt.Errorf("chains.%s: %w", name, err)
+	}
+	log.Warn("node not reachable yet; starting anyway", "chain", name, "err", err)
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, service.ErrNotFound) || errors.Is(err, store.ErrNotFound) || errors.Is(err, webhook.ErrNotFound)
+}
+
+// notify fans committed events out: webhooks, websockets, metrics, expiry.
+func (d *daemon) notify(evs []invoice.Event) {
+	d.hooks.Wake()
+	d.hub.Publish(evs)
+	for _, e := range evs {
+		d.metrics.ObserveEvent(e)
+	}
+	d.expirer.Wake()
+}
+
+// ready lists why payd is not ready: database, and every chain's node
+// reachable and within maxLag blocks of its tip.
+func (d *daemon) ready(ctx context.Context) []string {
+	var reasons []string
+	if err := d.db.Ping(ctx); err != nil {
+		reasons = append(reasons, "database: "+err.Error())
+	}
+	names := make([]string, 0, len(d.backends))
+	for n := range d.backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		st := d.backends[n].Status()
+		d.metrics.SetChain(n, st.TipHeight, st.Processed, st.Ready)
+		switch {
+		case !st.Ready:
+			reasons = append(reasons, fmt.Sprintf("chain %s: %s", n, orDefault(st.Reason, "not ready")))
+		case st.Lag() > maxLag:
+			reasons = append(reasons, fmt.Sprintf("chain %s: %d blocks behind the node", n, st.Lag()))
+		}
+	}
+	return reasons
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// run serves until ctx is done, then stops every part and waits for it.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.db.Close()
+	log := d.log
+	var g group
+	partsCtx, stopParts := context.WithCancel(context.Background())
+	defer stopParts()
+	g.Go("rates", log, func() error { return d.rates.Run(partsCtx) })
+	g.Go("webhooks", log, func() error { return d.hooks.Run(partsCtx) })
+	g.Go("live", log, func() error { return d.hub.Run(partsCtx) })
+	g.Go("expiry", log, func() error { return d.expirer.Run(partsCtx) })
+	var wg sync.WaitGroup
+	for _, w := range d.watchers {
+		wg.Add(1)
+		g.Go("watcher", log, func() error {
+			defer wg.Done()
+			for {
+				err := w.Run(partsCtx)
+				if partsCtx.Err() != nil {
+					return nil
+				}
+				// A backend fault (deep reorg, wrong network): retry after a pause.
+				log.Error("watcher stopped; restarting", "err", err)
+				select {
+				case <-partsCtx.Done():
+					return nil
+				case <-time.After(10 * time.Second):
+				}
+			}
+		})
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-partsCtx.Done():
+				return
+			case <-t.C:
+				d.ready(partsCtx)
+			}
+		}
+	}()
+	log.Info("payd running", "listen", d.ln.Addr().String(), "public_url", d.cfg.Server.PublicURL, "version", Version(),
+		"chains", strings.Join(d.cfg.ChainNames(), ","))
+	err := serveHTTP(ctx, d.srv, d.ln, d.cfg.Server.ShutdownTimeout)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("http server failed", "err", err)
+	}
+	log.Info("shutting down")
+	stopParts()
+	perr := g.Wait()
+	log.Info("stopped")
+	return errors.Join(err, perr)
+}
+
+// webhooksAdapter turns *webhook.Manager into api.Webhooks.
+type webhooksAdapter struct{ m *webhook.Manager }
+
+func (w webhooksAdapter) CreateEndpoint(ctx context.Context, url string, events []string) (api.WebhookEndpoint, error) {
+	e, err := w.m.CreateEndpoint(ctx, url, events)
+	return api.WebhookEndpoint(e), mapWebhookErr(err)
+}
+
+func (w webhooksAdapter) Endpoints(ctx context.Context) ([]api.WebhookEndpoint, error) {
+	es, err := w.m.Endpoints(ctx)
+	out := make([]api.WebhookEndpoint, len(es))
+	for i, e := range es {
+		out[i] = api.WebhookEndpoint(e)
+	}
+	return out, mapWebhookErr(err)
+}
+
+func (w webhooksAdapter) Endpoint(ctx context.Context, id string) (api.WebhookEndpoint, error) {
+	e, err := w.m.Endpoint(ctx, id)
+	return api.WebhookEndpoint(e), mapWebhookErr(err)
+}
+
+func (w webhooksAdapter) DeleteEndpoint(ctx context.Context, id string) error {
+	return mapWebhookErr(w.m.DeleteEndpoint(ctx, id))
+}
+
+func (w webhooksAdapter) Attempts(ctx context.Context, id string, limit int) ([]api.WebhookAttempt, error) {
+	as, err := w.m.Attempts(ctx, id, limit)
+	out := make([]api.WebhookAttempt, len(as))
+	for i, a := range as {
+		out[i] = api.WebhookAttempt(a)
+	}
+	return out, mapWebhookErr(err)
+}
+
+func (w webhooksAdapter) Redeliver(ctx context.Context, id string) error {
+	return mapWebhookErr(w.m.Redeliver(ctx, id))
+}
+
+func mapWebhookErr(err error) error {
+	var ve *webhook.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, webhook.ErrNotFound):
+		return api.ErrWebhookNotFound
+	case errors.As(err, &ve):
+		return &api.WebhookValidationError{Field: ve.Field, Message: ve.Message}
+	}
+	return err
+}
+
+var _ chain.Backend = node(nil)
