@@ -169,7 +169,9 @@ func TestBrowser(t *testing.T) {
 	shot.ExpiresAt = time.Now().Add(14*time.Minute + 32*time.Second)
 	nojs := testInvoice("inv_nojs")
 	nojs.ExpiresAt = time.Now().Add(15 * time.Minute)
-	f := newFake(live, shot, nojs)
+	poll := testInvoice("inv_poll")
+	poll.ExpiresAt = time.Now().Add(15 * time.Minute)
+	f := newFake(live, shot, nojs, poll)
 
 	h, err := New(Config{BaseURL: "http://127.0.0.1", StoreName: "Demo Shop"}, f, isNotFound, nil)
 	if err != nil {
@@ -331,6 +333,28 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		console.check(t)
+	})
+
+	t.Run("polling fallback", func(t *testing.T) {
+		// no websocket route: the page must fall back to /i/{id}/status
+		pmux := http.NewServeMux()
+		h.Register(pmux)
+		pmux.HandleFunc("GET /i/{id}/status", lf.serveStatus)
+		psrv := httptest.NewServer(pmux)
+		defer psrv.Close()
+		tab, cancelTab := chromedp.NewContext(bctx)
+		defer cancelTab()
+		do(t, tab, "open", chromedp.Navigate(psrv.URL+"/i/inv_poll"), chromedp.WaitVisible(chromedp.CSS(`button.copy`)))
+		f.Update("inv_poll", func(inv *invoice.Invoice) {
+			inv.Status = invoice.StatusProcessing
+			inv.Payments = []invoice.Payment{testPayment("ethereum/usdc", inv.Methods[1].AmountDue, 2, invoice.PaymentPending)}
+		})
+		wctx, cancelWait := context.WithTimeout(tab, 20*time.Second)
+		defer cancelWait()
+		do(t, wctx, "processing by polling", chromedp.WaitVisible(chromedp.CSS(`#checkout[data-status="processing"] .payments`)))
+		if got := must(t, tab, "confs", chromedp.Text(chromedp.CSS(".payment .confs"))); !strings.Contains(got, "Confirmations: 2 of 12") {
+			t.Errorf("confirmations %q", got)
+		}
 	})
 
 	t.Run("no javascript", func(t *testing.T) {
