@@ -29,7 +29,7 @@ const fanOutBatch = 500
 type Config struct {
 	Timeout       time.Duration   // per attempt, default 10s
 	RetrySchedule []time.Duration // default 30s,2m,10m,1h,3h,6h,12h,24h; tests shorten it
-	Jitter        float64         // ±fraction of each retry delay, default 0.1
+	Jitter        float64         // ±fraction of each retry delay in [0, 1); 0 means the default 0.1
 	Concurrency   int             // total deliveries in flight, default 8
 	AllowPrivate  bool            // allow loopback/private/link-local targets and plain http (demo, tests)
 	UserAgent     string          // "payd/<version>"
