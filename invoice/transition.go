@@ -23,15 +23,15 @@ func (inv *Invoice) Fraction(amount func(m string) *big.Int) *big.Rat {
 	return total
 }
 
-// receivedBy is what arrived for method m and still counts, seen no later
-// than by (zero time = any time).
+// receivedBy is what arrived for method m and still counts, seen before by
+// (zero time = any time).
 func (inv *Invoice) receivedBy(m string, by time.Time) *big.Int {
 	sum := new(big.Int)
 	for _, p := range inv.Payments {
 		if p.Method != m || (p.Status != PaymentPending && p.Status != PaymentConfirmed) {
 			continue
 		}
-		if !by.IsZero() && p.SeenAt.After(by) {
+		if !by.IsZero() && !p.SeenAt.Before(by) {
 			continue
 		}
 		sum.Add(sum, p.Amount)
@@ -59,7 +59,7 @@ var one = big.NewRat(1, 1)
 //
 // Rules, with received = pending + confirmed payments, "full" = at least
 // (100 − tolerance)% of the amount over all methods, and "on time" = payments
-// first seen no later than expires_at:
+// first seen before expires_at (the instant the invoice expires):
 //
 //   - marked invoices (exception "marked") never change by themselves;
 //   - new: full on-time received → processing (settled at once if full

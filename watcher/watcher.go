@@ -45,6 +45,8 @@ type Watcher struct {
 	d    Deps
 	name string
 	tip  uint64
+	// liveSince is when Run started following the chain.
+	liveSince time.Time
 }
 
 // New returns a Watcher for d.Backend's chain.
@@ -75,6 +77,7 @@ func New(cfg Config, d Deps) *Watcher {
 // and handles its events until ctx is done or the backend fails.
 func (w *Watcher) Run(ctx context.Context) error {
 	now := w.d.Now()
+	w.liveSince = now
 	addrs, err := w.d.DB.WatchedAddresses(ctx, w.name, now)
 	if err != nil {
 		return err
@@ -139,6 +142,7 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 	var out []invoice.Event
 	err := w.d.DB.Write(ctx, func(tx *store.Tx) error {
 		b := newBatch(tx, now, w.cfg.MonitoringWindow, w.cfg.View, w.d.Log)
+		b.liveSince = w.liveSince
 		switch ev.Type {
 		case chain.BlockConnected:
 			if err := tx.ConnectBlock(ctx, w.name, ev.Block, w.cfg.Keep); err != nil {

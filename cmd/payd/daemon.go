@@ -93,7 +93,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		return nil, fmt.Errorf("invoices.payment_tolerance: %w", err)
 	}
 	baseURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
-	view := invoice.ViewOptions{BaseURL: baseURL, Label: cfg.Checkout.StoreName}
+	// No BIP21 label: every view (API, events, checkout, QR) shows the same payment_uri.
+	view := invoice.ViewOptions{BaseURL: baseURL}
 
 	var specs []service.MethodSpec
 	for _, m := range cfg.Methods() {
@@ -126,7 +127,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	})
 	d.svc = service.New(service.Config{
 		Methods: specs, ExpiresIn: cfg.Invoices.ExpiresIn, ToleranceBP: tol, MonitoringWindow: cfg.Invoices.MonitoringWindow,
-		BaseURL: baseURL, Label: cfg.Checkout.StoreName,
+		BaseURL: baseURL,
 	}, service.Deps{
 		DB: d.db, Rates: d.rates, Derivers: derivers,
 		Watch: func(chainName string, addrs ...string) {
