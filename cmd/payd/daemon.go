@@ -116,8 +116,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 
 	d.hub = live.New(live.Options{
-		BaseURL: baseURL,
-		Invoice: func(ctx context.Context, id string) (*invoice.Invoice, error) { return d.svc.Get(ctx, id) },
+		BaseURL:     baseURL,
+		Invoice:     func(ctx context.Context, id string) (*invoice.Invoice, error) { return d.svc.Get(ctx, id) },
 		EventsAfter: d.db.EventsAfter, Event: d.db.Event,
 		IsNotFound: isNotFound,
 	}, log.With("subsystem", "live"))
