@@ -68,6 +68,11 @@ func FuzzStreamVsStd(f *testing.F) {
 		}
 		if fast, err := decodeLogs(body); err == nil {
 			std, err := stdLogs(body)
+			// An empty result may come back nil from one and empty from the
+			// other: the same to every caller.
+			if err == nil && len(fast) == 0 && len(std) == 0 {
+				return
+			}
 			if err != nil || !reflect.DeepEqual(fast, std) {
 				t.Fatalf("logs: stream %+v, std %+v (%v)", fast, std, err)
 			}
