@@ -325,6 +325,16 @@ func (p *Payd) signal(sig syscall.Signal) {
 	}
 }
 
+// PID returns the process id of the running payd, or 0 if it is not running.
+func (p *Payd) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Tail returns the last n lines of the log.
 func (p *Payd) Tail(n int) string {
 	b, _ := os.ReadFile(p.Log)
