@@ -158,6 +158,14 @@ type PaydOptions struct {
 	ExpiresIn string
 	// Confirmations per chain (default bitcoin 1, ethereum 1).
 	BTCConfirmations, EVMConfirmations int
+	// BTCRPCURL and EVMRPCURL replace the nodes' HTTP RPC URLs (e.g. a
+	// fault-injecting proxy in front of them); "" = the stack's.
+	BTCRPCURL, EVMRPCURL string
+	// NoWS leaves ws_url out, so payd polls both nodes.
+	NoWS bool
+	// ServerYAML is appended to the generated server: section (indented
+	// keys such as "  api_rate_limit: 1\n").
+	ServerYAML string
 }
 
 // StartPayd writes a config for the stack with a fresh throw-away wallet,
@@ -181,13 +189,26 @@ func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	if o.EVMConfirmations == 0 {
 		o.EVMConfirmations = 1
 	}
+	btcRPC, evmRPC, btcWS, evmWS := s.BTC.RPCURL, s.EVM.HTTPURL, s.BTC.WSURL, s.EVM.WSURL
+	if o.BTCRPCURL != "" {
+		btcRPC = o.BTCRPCURL
+	}
+	if o.EVMRPCURL != "" {
+		evmRPC = o.EVMRPCURL
+	}
+	wsLine := func(u string) string {
+		if o.NoWS {
+			return ""
+		}
+		return "\n    ws_url: " + u
+	}
 	dir := t.TempDir()
 	p := &Payd{t: t, bin: PaydBin(t), Dir: dir, Config: filepath.Join(dir, "payd.yaml"),
 		URL: fmt.Sprintf("http://127.0.0.1:%d", port), Log: filepath.Join(dir, "payd.log")}
 	cfg := fmt.Sprintf(`server:
   listen: 127.0.0.1:%d
   public_url: %s
-database:
+%sdatabase:
   path: %s
 log:
   level: debug
@@ -198,8 +219,7 @@ chains:
   bitcoin:
     type: bitcoin
     network: regtest
-    rpc_url: %s
-    ws_url: %s
+    rpc_url: %s%s
     rpc_user: %s
     rpc_password: %s
     xpub: %s
@@ -208,8 +228,7 @@ chains:
   ethereum:
     type: evm
     chain_id: %d
-    rpc_url: %s
-    ws_url: %s
+    rpc_url: %s%s
     xpub: %s
     confirmations: %d
     poll_interval: 200ms
@@ -224,9 +243,9 @@ rates:
     eth/usd: "3000"
 checkout:
   store_name: payd test
-%s`, port, p.URL, filepath.Join(dir, "payd.db"), o.ExpiresIn,
-		s.BTC.RPCURL, s.BTC.WSURL, s.BTC.User, s.BTC.Pass, btcKey, o.BTCConfirmations,
-		s.EVM.ChainID, s.EVM.HTTPURL, s.EVM.WSURL, evmKey, o.EVMConfirmations, s.USDC, o.ExtraYAML)
+%s`, port, p.URL, o.ServerYAML, filepath.Join(dir, "payd.db"), o.ExpiresIn,
+		btcRPC, wsLine(btcWS), s.BTC.User, s.BTC.Pass, btcKey, o.BTCConfirmations,
+		s.EVM.ChainID, evmRPC, wsLine(evmWS), evmKey, o.EVMConfirmations, s.USDC, o.ExtraYAML)
 	if !strings.Contains(o.ExtraYAML, "webhooks:") {
 		cfg += "webhooks:\n  allow_private: true\n"
 	}
