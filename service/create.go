@@ -68,8 +68,10 @@ type Deps struct {
 
 // Service implements Invoices on the store.
 type Service struct {
-	cfg Config
-	d   Deps
+	cfg    Config
+	d      Deps
+	commit committer
+	addrs  addrCache
 }
 
 var _ Invoices = (*Service)(nil)
@@ -329,40 +331,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*invoice.Invoi
 		LinkID:      req.LinkID,
 	}
 	inv.MonitorUntil = inv.ExpiresAt.Add(s.cfg.MonitoringWindow)
-	var ev invoice.Event
-	err = s.d.DB.Write(ctx, func(tx *store.Tx) error {
-		addrs := map[string]invoice.Method{}
-		for i := range inv.Methods {
-			m := &inv.Methods[i]
-			if a, ok := addrs[m.Chain]; ok {
-				m.Address, m.DeriveIdx = a.Address, a.DeriveIdx
-				continue
-			}
-			d, ok := s.d.Derivers[m.Chain]
-			if !ok {
-				return fmt.Errorf("service: no key for chain %s", m.Chain)
-			}
-			idx, err := tx.NextIndex(ctx, m.Chain)
-			if err != nil {
-				return err
-			}
-			addr, _, err := d.Address(idx)
-			if err != nil {
-				return fmt.Errorf("service: derive %s address %d: %w", m.Chain, idx, err)
-			}
-			m.Address, m.DeriveIdx = addr, idx
-			addrs[m.Chain] = *m
-		}
-		if err := tx.InsertInvoice(ctx, inv); err != nil {
-			return err
-		}
-		var err error
-		ev, err = invoice.NewEvent(invoice.EventCreated, inv, s.d.Now(), s.ViewOptions())
-		if err != nil {
-			return err
-		}
-		return tx.InsertEvents(ctx, []invoice.Event{ev})
-	})
+	ev, err := s.insert(ctx, inv)
 	if err != nil {
 		return nil, fmt.Errorf("create invoice: %w", err)
 	}

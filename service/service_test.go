@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"path/filepath"
 	"sync"
@@ -40,7 +41,7 @@ type harness struct {
 	events  []invoice.Event
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), store.Options{})
@@ -69,6 +70,7 @@ func newHarness(t *testing.T) *harness {
 			h.mu.Unlock()
 		},
 		Notify: func(evs []invoice.Event) { h.mu.Lock(); h.events = append(h.events, evs...); h.mu.Unlock() },
+		Log:    slog.New(slog.DiscardHandler),
 	})
 	return h
 }
@@ -232,4 +234,18 @@ func TestConcurrentCreatesGetDistinctAddresses(t *testing.T) {
 	if len(seen) != 40 {
 		t.Fatalf("%d addresses", len(seen))
 	}
+}
+
+func BenchmarkCreateConcurrent(b *testing.B) {
+	h := newHarness(b)
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.s.Create(context.Background(), CreateRequest{Amount: "0.001", Currency: "BTC"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
