@@ -17,6 +17,7 @@ import (
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/service"
 	"github.com/payd/payd/store"
+	"github.com/payd/payd/webhook"
 )
 
 // KeyStore looks up API keys. (*store.DB) satisfies it; APIKey returns
@@ -35,11 +36,11 @@ type EventStore interface {
 
 // Webhooks manages webhook endpoints and deliveries (*webhook.Manager).
 type Webhooks interface {
-	CreateEndpoint(ctx context.Context, url string, events []string) (WebhookEndpoint, error)
-	Endpoints(ctx context.Context) ([]WebhookEndpoint, error)
-	Endpoint(ctx context.Context, id string) (WebhookEndpoint, error)
+	CreateEndpoint(ctx context.Context, url string, events []string) (webhook.Endpoint, error)
+	Endpoints(ctx context.Context) ([]webhook.Endpoint, error)
+	Endpoint(ctx context.Context, id string) (webhook.Endpoint, error)
 	DeleteEndpoint(ctx context.Context, id string) error
-	Attempts(ctx context.Context, endpointID string, limit int) ([]WebhookAttempt, error)
+	Attempts(ctx context.Context, endpointID string, limit int) ([]webhook.Attempt, error)
 	Redeliver(ctx context.Context, eventID string) error
 }
 
@@ -274,7 +275,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) toHTTP(r *http.Request, reqID string, err error) *httpx.Error {
 	var he *httpx.Error
 	var se *service.Error
-	var ve *WebhookValidationError
+	var ve *webhook.ValidationError
 	switch {
 	case errors.As(err, &he):
 		return he
@@ -296,7 +297,7 @@ func (a *API) toHTTP(r *http.Request, reqID string, err error) *httpx.Error {
 		return httpx.InvalidField(ve.Field, "%s", ve.Message)
 	case errors.Is(err, service.ErrNotFound):
 		return httpx.NotFound("invoice")
-	case errors.Is(err, ErrWebhookNotFound):
+	case errors.Is(err, webhook.ErrNotFound):
 		return httpx.NotFound("webhook endpoint")
 	case errors.Is(err, service.ErrConflict):
 		return httpx.Errorf(http.StatusConflict, httpx.CodeConflict, "", "the invoice's current status does not allow this")

@@ -25,6 +25,7 @@ import (
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/service"
 	"github.com/payd/payd/store"
+	"github.com/payd/payd/webhook"
 )
 
 // fakeInvoices is a service.Invoices of function fields; nil fields use an
@@ -87,27 +88,27 @@ func (f *fakeInvoices) Mark(ctx context.Context, id string, s invoice.Status) (*
 
 // fakeWebhooks is a Webhooks of function fields.
 type fakeWebhooks struct {
-	CreateFn    func(ctx context.Context, url string, events []string) (WebhookEndpoint, error)
-	ListFn      func(ctx context.Context) ([]WebhookEndpoint, error)
-	GetFn       func(ctx context.Context, id string) (WebhookEndpoint, error)
+	CreateFn    func(ctx context.Context, url string, events []string) (webhook.Endpoint, error)
+	ListFn      func(ctx context.Context) ([]webhook.Endpoint, error)
+	GetFn       func(ctx context.Context, id string) (webhook.Endpoint, error)
 	DeleteFn    func(ctx context.Context, id string) error
-	AttemptsFn  func(ctx context.Context, id string, limit int) ([]WebhookAttempt, error)
+	AttemptsFn  func(ctx context.Context, id string, limit int) ([]webhook.Attempt, error)
 	RedeliverFn func(ctx context.Context, eventID string) error
 }
 
-func (f *fakeWebhooks) CreateEndpoint(ctx context.Context, url string, events []string) (WebhookEndpoint, error) {
+func (f *fakeWebhooks) CreateEndpoint(ctx context.Context, url string, events []string) (webhook.Endpoint, error) {
 	return f.CreateFn(ctx, url, events)
 }
-func (f *fakeWebhooks) Endpoints(ctx context.Context) ([]WebhookEndpoint, error) {
+func (f *fakeWebhooks) Endpoints(ctx context.Context) ([]webhook.Endpoint, error) {
 	return f.ListFn(ctx)
 }
-func (f *fakeWebhooks) Endpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
+func (f *fakeWebhooks) Endpoint(ctx context.Context, id string) (webhook.Endpoint, error) {
 	return f.GetFn(ctx, id)
 }
 func (f *fakeWebhooks) DeleteEndpoint(ctx context.Context, id string) error {
 	return f.DeleteFn(ctx, id)
 }
-func (f *fakeWebhooks) Attempts(ctx context.Context, id string, limit int) ([]WebhookAttempt, error) {
+func (f *fakeWebhooks) Attempts(ctx context.Context, id string, limit int) ([]webhook.Attempt, error) {
 	return f.AttemptsFn(ctx, id, limit)
 }
 func (f *fakeWebhooks) Redeliver(ctx context.Context, eventID string) error {

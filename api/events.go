@@ -8,6 +8,7 @@ import (
 	"github.com/payd/payd/internal/httpx"
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/store"
+	"github.com/payd/payd/webhook"
 )
 
 // listEvents is GET /v1/events: oldest first, after starting_after.
@@ -70,7 +71,7 @@ func (a *API) redeliver(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.d.Webhooks.Redeliver(r.Context(), id); err != nil {
-		if errors.Is(err, ErrWebhookNotFound) {
+		if errors.Is(err, webhook.ErrNotFound) {
 			return httpx.NotFound("event")
 		}
 		return err

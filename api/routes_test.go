@@ -15,6 +15,7 @@ import (
 	"github.com/payd/payd/internal/httpx"
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/store"
+	"github.com/payd/payd/webhook"
 )
 
 func TestAuth(t *testing.T) {
@@ -171,32 +172,32 @@ func TestEvents(t *testing.T) {
 func TestWebhooks(t *testing.T) {
 	e := newEnv(t)
 	id := invoice.NewID(invoice.PrefixWebhook, testNow)
-	ep := WebhookEndpoint{ID: id, URL: "https://shop.example/hook", Events: []string{"*"}, Secret: "whsec_abc", Source: "api", CreatedAt: testNow}
+	ep := webhook.Endpoint{ID: id, URL: "https://shop.example/hook", Events: []string{"*"}, Secret: "whsec_abc", Source: "api", CreatedAt: testNow}
 	var gotEvents []string
-	e.wh.CreateFn = func(_ context.Context, url string, events []string) (WebhookEndpoint, error) {
+	e.wh.CreateFn = func(_ context.Context, url string, events []string) (webhook.Endpoint, error) {
 		if strings.Contains(url, "127.0.0.1") {
-			return WebhookEndpoint{}, &WebhookValidationError{Field: "url", Message: "url points to a private address"}
+			return webhook.Endpoint{}, &webhook.ValidationError{Field: "url", Message: "url points to a private address"}
 		}
 		gotEvents = events
 		return ep, nil
 	}
-	e.wh.ListFn = func(context.Context) ([]WebhookEndpoint, error) { return []WebhookEndpoint{ep}, nil }
-	e.wh.GetFn = func(_ context.Context, x string) (WebhookEndpoint, error) {
+	e.wh.ListFn = func(context.Context) ([]webhook.Endpoint, error) { return []webhook.Endpoint{ep}, nil }
+	e.wh.GetFn = func(_ context.Context, x string) (webhook.Endpoint, error) {
 		if x != id {
-			return WebhookEndpoint{}, fmt.Errorf("endpoint %s: %w", x, ErrWebhookNotFound)
+			return webhook.Endpoint{}, fmt.Errorf("endpoint %s: %w", x, webhook.ErrNotFound)
 		}
 		return ep, nil
 	}
 	e.wh.DeleteFn = func(_ context.Context, x string) error {
 		if x != id {
-			return ErrWebhookNotFound
+			return webhook.ErrNotFound
 		}
 		return nil
 	}
-	e.wh.AttemptsFn = func(_ context.Context, x string, limit int) ([]WebhookAttempt, error) {
-		var out []WebhookAttempt
+	e.wh.AttemptsFn = func(_ context.Context, x string, limit int) ([]webhook.Attempt, error) {
+		var out []webhook.Attempt
 		for i := range 3 {
-			out = append(out, WebhookAttempt{EventID: invoice.NewID(invoice.PrefixEvent, testNow), Attempt: i + 1, StatusCode: 500, Error: "HTTP 500", DurationMS: 12, At: testNow})
+			out = append(out, webhook.Attempt{EventID: invoice.NewID(invoice.PrefixEvent, testNow), Attempt: i + 1, StatusCode: 500, Error: "HTTP 500", DurationMS: 12, At: testNow})
 		}
 		return out[:min(limit, 3)], nil
 	}
@@ -251,7 +252,7 @@ func TestWebhooks(t *testing.T) {
 	if st, _, _ := e.do("DELETE", "/v1/webhooks/"+id, ro, nil); st != 403 {
 		t.Fatalf("webhooks:read delete: %d", st)
 	}
-	e.wh.ListFn = func(context.Context) ([]WebhookEndpoint, error) { return nil, errors.New("db gone") }
+	e.wh.ListFn = func(context.Context) ([]webhook.Endpoint, error) { return nil, errors.New("db gone") }
 	if st, _, b := e.do("GET", "/v1/webhooks", e.key, nil); st != 500 || strings.Contains(string(b), "db gone") {
 		t.Fatalf("internal: %d %s", st, b)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/payd/payd/internal/httpx"
 	"github.com/payd/payd/invoice"
+	"github.com/payd/payd/webhook"
 )
 
 // webhookView is a webhook endpoint as the API shows it. Secret is only set
@@ -20,7 +21,7 @@ type webhookView struct {
 	CreatedAt string   `json:"created_at"`
 }
 
-func viewWebhook(e WebhookEndpoint, withSecret bool) webhookView {
+func viewWebhook(e webhook.Endpoint, withSecret bool) webhookView {
 	v := webhookView{ID: e.ID, URL: e.URL, Events: e.Events, Source: e.Source, CreatedAt: invoice.FormatTime(e.CreatedAt)}
 	if v.Events == nil {
 		v.Events = []string{}

@@ -153,7 +153,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	a := api.New(api.Config{APIRateLimit: cfg.Server.APIRateLimit, PublicRateLimit: cfg.Server.PublicRateLimit, TrustProxy: cfg.Server.TrustProxy},
 		api.Deps{
-			Invoices: d.svc, Keys: d.db, Events: d.db, Webhooks: webhooksAdapter{d.hooks}, Idempotency: d.db, Reports: d.db,
+			Invoices: d.svc, Keys: d.db, Events: d.db, Webhooks: d.hooks, Idempotency: d.db, Reports: d.db,
 			Ready: d.ready, EventsWS: http.HandlerFunc(d.hub.ServeEvents), Metrics: d.metrics.Handler(),
 			Observe: d.metrics.ObserveHTTP, Log: log.With("subsystem", "api"), Version: Version(), BaseURL: baseURL,
 		})
@@ -296,56 +296,6 @@ func (d *daemon) run(ctx context.Context) error {
 	return errors.Join(err, perr)
 }
 
-// webhooksAdapter turns *webhook.Manager into api.Webhooks.
-type webhooksAdapter struct{ m *webhook.Manager }
-
-func (w webhooksAdapter) CreateEndpoint(ctx context.Context, url string, events []string) (api.WebhookEndpoint, error) {
-	e, err := w.m.CreateEndpoint(ctx, url, events)
-	return api.WebhookEndpoint(e), mapWebhookErr(err)
-}
-
-func (w webhooksAdapter) Endpoints(ctx context.Context) ([]api.WebhookEndpoint, error) {
-	es, err := w.m.Endpoints(ctx)
-	out := make([]api.WebhookEndpoint, len(es))
-	for i, e := range es {
-		out[i] = api.WebhookEndpoint(e)
-	}
-	return out, mapWebhookErr(err)
-}
-
-func (w webhooksAdapter) Endpoint(ctx context.Context, id string) (api.WebhookEndpoint, error) {
-	e, err := w.m.Endpoint(ctx, id)
-	return api.WebhookEndpoint(e), mapWebhookErr(err)
-}
-
-func (w webhooksAdapter) DeleteEndpoint(ctx context.Context, id string) error {
-	return mapWebhookErr(w.m.DeleteEndpoint(ctx, id))
-}
-
-func (w webhooksAdapter) Attempts(ctx context.Context, id string, limit int) ([]api.WebhookAttempt, error) {
-	as, err := w.m.Attempts(ctx, id, limit)
-	out := make([]api.WebhookAttempt, len(as))
-	for i, a := range as {
-		out[i] = api.WebhookAttempt(a)
-	}
-	return out, mapWebhookErr(err)
-}
-
-func (w webhooksAdapter) Redeliver(ctx context.Context, id string) error {
-	return mapWebhookErr(w.m.Redeliver(ctx, id))
-}
-
-func mapWebhookErr(err error) error {
-	var ve *webhook.ValidationError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, webhook.ErrNotFound):
-		return api.ErrWebhookNotFound
-	case errors.As(err, &ve):
-		return &api.WebhookValidationError{Field: ve.Field, Message: ve.Message}
-	}
-	return err
-}
+var _ api.Webhooks = (*webhook.Manager)(nil)
 
 var _ chain.Backend = node(nil)
