@@ -232,6 +232,7 @@ func newDaemon(e *env, t *tb, name string, c daemonCfg, bin string) *daemon {
 
 // start runs the daemon and waits until /readyz answers 200.
 func (d *daemon) start(t *tb, extraEnv ...string) {
+	d.stop() // never two processes on one database
 	f, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatalf("%v", err)

@@ -1,3 +1,0 @@
-package main
-
-func figScale(e *env, f *Figure)   { e.paydBin() }
