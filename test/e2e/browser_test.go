@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/payd/payd/client"
+	"github.com/payd/payd/internal/testnode"
+	"github.com/payd/payd/invoice"
+)
+
+const xss = `<script>alert(1)</script>`
+
+// anchor is the checkout page's element id of a method ("m-bitcoin-btc").
+func anchor(method string) string { return "m-" + strings.ReplaceAll(method, "/", "-") }
+
+// TestCheckoutBrowser opens the hosted checkout page of the real payd binary
+// in Debian's headless Chromium, pays on real nodes (btcd regtest, anvil) and
+// watches the page follow the invoice live, without a reload.
+func TestCheckoutBrowser(t *testing.T) {
+	bctx := newBrowser(t, 100*time.Second) // fails early without chromium
+	stack := testnode.StartStack(t)
+	e := newEnv(t, stack, testnode.PaydOptions{})
+
+	const redirect = "https://shop.example/thanks"
+	btcInv := e.create(client.CreateInvoiceRequest{Amount: "0.001", Currency: "BTC", Methods: []string{"bitcoin/btc"},
+		Description: xss, RedirectURL: redirect})
+	usdcInv := e.create(client.CreateInvoiceRequest{Amount: "25.00", Currency: "USD", Methods: []string{"ethereum/usdc"},
+		Description: xss, RedirectURL: redirect})
+	nojsInv := e.create(client.CreateInvoiceRequest{Amount: "30.00", Currency: "USD", Methods: []string{"bitcoin/btc", "ethereum/usdc"}})
+
+	t.Run("QR PNG decodes to payment_uri", func(t *testing.T) {
+		for _, c := range []struct {
+			v      *invoice.View
+			method string
+		}{{btcInv, "bitcoin/btc"}, {usdcInv, "ethereum/usdc"}, {nojsInv, "bitcoin/btc"}, {nojsInv, "ethereum/usdc"}} {
+			m := method(t, c.v, c.method)
+			url := e.payd.URL + "/i/" + c.v.ID + "/qr/" + c.method + ".png"
+			if got := decodeQRPNG(t, url); got != m.PaymentURI {
+				t.Errorf("%s decodes to\n %q\nthe invoice's payment_uri is\n %q", url, got, m.PaymentURI)
+			}
+		}
+	})
+
+	t.Run("page headers", func(t *testing.T) {
+		resp, err := http.Get(e.payd.URL + "/i/" + btcInv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "script-src") || strings.Contains(csp, "'unsafe-inline' 'unsafe-eval'") {
+			t.Errorf("GET /i/{id}: %s, Content-Security-Policy %q", resp.Status, csp)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("X-Content-Type-Options %q", got)
+		}
+	})
+
+	// live opens the invoice's page, checks it against the API, pays with pay
+	// and waits for each state in turn, proving with a window marker that the
+	// page never reloaded.
+	live := func(t *testing.T, v *invoice.View, name string, pay func(m invoice.MethodView), steps ...func(tb *tab)) {
+		tb := openTab(t, bctx, false)
+		m := method(t, v, name)
+		a := anchor(name)
+		tb.do(t, "open "+v.ID, chromedp.Navigate(e.payd.URL+"/i/"+v.ID+"?lang=en"),
+			chromedp.WaitVisible(chromedp.CSS(`#`+a+` button.copy`)))
+
+		if got := text(t, tb, "amount-"+a); got != m.AmountDue {
+			t.Errorf("shown amount %q, the API says amount_due %q", got, m.AmountDue)
+		}
+		if got := text(t, tb, "address-"+a); got != m.Address {
+			t.Errorf("shown address %q, the API says %q", got, m.Address)
+		}
+		if got := get(t, tb, "wallet link", chromedp.Evaluate[string](`document.querySelector('#`+a+` a.wallet').href`)); got != m.PaymentURI {
+			t.Errorf("wallet link %q, payment_uri %q", got, m.PaymentURI)
+		}
+		checkXSS(t, tb)
+		tb.within(t, 10*time.Second, "QR image", chromedp.Poll[chromedp.Void](imagesLoaded))
+
+		// The page's websocket is open and has sent the snapshot: from now on
+		// every change must arrive live.
+		deadline := time.Now().Add(10 * time.Second)
+		for tb.wsFrames("/i/"+v.ID+"/ws") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the page received nothing on /i/%s/ws within 10s", v.ID)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		tb.do(t, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 42`))
+		pay(m)
+		for _, step := range steps {
+			step(tb)
+		}
+		tb.within(t, 20*time.Second, "settled", chromedp.WaitVisible(chromedp.CSS(`#checkout[data-status="settled"] #redirect`)))
+		if got := text(t, tb, "state-title"); got != "Paid" {
+			t.Errorf("settled title %q, want Paid", got)
+		}
+		if got := get(t, tb, "redirect", chromedp.Evaluate[string](`document.getElementById('redirect').href`)); got != redirect {
+			t.Errorf("redirect button goes to %q, want %q", got, redirect)
+		}
+		if got := get(t, tb, "payment", chromedp.Text(chromedp.CSS(`.payment .txid`))); got == "" {
+			t.Error("the settled page lists no payment")
+		}
+		if n := get(t, tb, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); n != 42 {
+			t.Error("the page reloaded instead of updating in place")
+		}
+		checkXSS(t, tb)
+		if s := e.wait(v.ID, invoice.StatusSettled, "", 5*time.Second); s.AmountPaid == "" {
+			t.Errorf("API: %+v", s)
+		}
+		tb.check(t)
+	}
+
+	t.Run("BTC: processing then settled, live", func(t *testing.T) {
+		live(t, btcInv, "bitcoin/btc", func(m invoice.MethodView) {
+			stack.BTC.Pay(m.Address, units(t, m.AmountDue, 8).Int64(), false)
+		}, func(tb *tab) {
+			// in the mempool: processing, 0 of 1 confirmations
+			tb.within(t, 15*time.Second, "processing", chromedp.WaitVisible(chromedp.CSS(`#checkout[data-status="processing"] .payments`)))
+			if got := text(t, tb, "state-title"); got != "Payment received" {
+				t.Errorf("processing title %q", got)
+			}
+			if got := get(t, tb, "confs", chromedp.Text(chromedp.CSS(`.payment .confs`))); !strings.Contains(got, "0 of 1") {
+				t.Errorf("processing confirmations %q, want 0 of 1", got)
+			}
+			if n := get(t, tb, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); n != 42 {
+				t.Error("the page reloaded to show processing")
+			}
+			stack.BTC.Generate(1)
+		})
+	})
+
+	t.Run("USDC: settled, live", func(t *testing.T) {
+		live(t, usdcInv, "ethereum/usdc", func(m invoice.MethodView) {
+			stack.EVM.TransferToken(stack.USDC, m.Address, units(t, m.AmountDue, 6))
+		})
+	})
+
+	t.Run("JavaScript disabled", func(t *testing.T) {
+		tb := openTab(t, bctx, true)
+		tb.do(t, "open", chromedp.Navigate(e.payd.URL+"/i/"+nojsInv.ID+"?lang=en"),
+			chromedp.WaitVisible(chromedp.ID("address-m-ethereum-usdc")))
+		if n := get(t, tb, "script ran", chromedp.Evaluate[int](`document.querySelectorAll('.tab[role=tab]').length`)); n != 0 {
+			t.Fatalf("the page script ran with JavaScript disabled (%d enhanced tabs)", n)
+		}
+		for _, name := range []string{"bitcoin/btc", "ethereum/usdc"} {
+			m, a := method(t, nojsInv, name), anchor(name)
+			if got := text(t, tb, "amount-"+a); got != m.AmountDue {
+				t.Errorf("%s: shown amount %q, amount_due %q", name, got, m.AmountDue)
+			}
+			if got := text(t, tb, "address-"+a); got != m.Address {
+				t.Errorf("%s: shown address %q, API %q", name, got, m.Address)
+			}
+			if got := get(t, tb, "qr src", chromedp.Evaluate[string](`document.querySelector('#`+a+` a.qr img').src`)); !strings.HasPrefix(got, e.payd.URL+"/i/"+nojsInv.ID+"/qr/"+name+".png") {
+				t.Errorf("%s: QR image %q", name, got)
+			}
+		}
+		tb.within(t, 10*time.Second, "QR images", chromedp.Poll[chromedp.Void](imagesLoaded))
+		if n := get(t, tb, "images", chromedp.Evaluate[int](`document.querySelectorAll('a.qr img').length`)); n != 2 {
+			t.Errorf("%d QR images, want 2", n)
+		}
+		tb.check(t)
+	})
+}
+
+// checkXSS: the description is the literal text, no element was injected, and
+// the only script is the page's own.
+func checkXSS(t *testing.T, tb *tab) {
+	t.Helper()
+	if got := text(t, tb, "description"); got != xss {
+		t.Errorf("description shown as %q, want the literal text %q", got, xss)
+	}
+	if n := get(t, tb, "injected", chromedp.Evaluate[int](`document.querySelectorAll('#description *').length`)); n != 0 {
+		t.Errorf("%d elements inside the description", n)
+	}
+	if n := get(t, tb, "scripts", chromedp.Evaluate[int](`document.scripts.length`)); n != 1 {
+		t.Errorf("%d script elements, want 1", n)
+	}
+}
