@@ -251,6 +251,7 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Go("webhooks", log, func() error { return d.hooks.Run(partsCtx) })
 	g.Go("live", log, func() error { return d.hub.Run(partsCtx) })
 	g.Go("expiry", log, func() error { return d.expirer.Run(partsCtx) })
+	g.Go("gap", log, func() error { return newGapWatch(d.cfg, d.db, d.metrics, log).Run(partsCtx) })
 	var wg sync.WaitGroup
 	for _, w := range d.watchers {
 		wg.Add(1)
