@@ -334,16 +334,7 @@ func (tx *Tx) ids(ctx context.Context, q string, args ...any) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return scanStrings(rows)
 }
 
 // InvoicesWithBlock lists the invoices with a payment in block hash.
@@ -372,36 +363,32 @@ func (tx *Tx) InvoicesUnminedPending(ctx context.Context, chainName string) ([]s
 
 // WatchedAddresses returns a chain's addresses still watched at now.
 func (db *DB) WatchedAddresses(ctx context.Context, chainName string, now time.Time) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT address FROM addresses WHERE chain = ? AND watch_until > ?`, chainName, unix(now))
-	if err != nil {
-		return nil, fmt.Errorf("store: watched addresses: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return db.addresses(ctx, `SELECT address FROM addresses WHERE chain = ? AND watch_until > ?`, chainName, unix(now))
 }
 
 // UnwatchedSince returns a chain's addresses whose watch ended in (from, to].
 func (db *DB) UnwatchedSince(ctx context.Context, chainName string, from, to time.Time) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT address FROM addresses WHERE chain = ? AND watch_until > ? AND watch_until <= ?`, chainName, unix(from), unix(to))
+	return db.addresses(ctx, `SELECT address FROM addresses WHERE chain = ? AND watch_until > ? AND watch_until <= ?`, chainName, unix(from), unix(to))
+}
+
+func (db *DB) addresses(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: unwatched addresses: %w", err)
+		return nil, fmt.Errorf("store: addresses: %w", err)
 	}
+	return scanStrings(rows)
+}
+
+// scanStrings reads a one-column result of strings and closes rows.
+func scanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
+		var s string
+		if err := rows.Scan(&s); err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, s)
 	}
 	return out, rows.Err()
 }

@@ -34,9 +34,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg"
-
 	"github.com/payd/payd/internal/testnode"
 )
 
@@ -145,7 +142,7 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 	usdc := evm.DeployToken(6)
 	d.say("deployed a demo USDC (6 decimals) at %s", usdc)
 
-	btcKey, evmKey, err := throwAwayWallet()
+	btcKey, evmKey, err := testnode.ThrowAwayWallet()
 	if err != nil {
 		return err
 	}
@@ -427,44 +424,6 @@ func runPayd(bin string, env []string, args ...string) (string, error) {
 		return "", fmt.Errorf("%v: %s", err, errb.String())
 	}
 	return out.String(), nil
-}
-
-// throwAwayWallet makes a random seed, derives the account public keys payd
-// needs (BIP84 on regtest as a wpkh() descriptor; BIP44 m/44'/60'/0' for EVM)
-// and forgets the seed.
-func throwAwayWallet() (btcKey, evmKey string, err error) {
-	seed := make([]byte, 32)
-	if _, err := rand.Read(seed); err != nil {
-		return "", "", err
-	}
-	account := func(params *chaincfg.Params, path ...uint32) (string, error) {
-		k, err := hdkeychain.NewMaster(seed, params)
-		if err != nil {
-			return "", err
-		}
-		for _, i := range path {
-			if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
-				return "", err
-			}
-		}
-		pub, err := k.Neuter()
-		if err != nil {
-			return "", err
-		}
-		return pub.String(), nil
-	}
-	tpub, err := account(&chaincfg.RegressionNetParams, 84, 1, 0)
-	if err != nil {
-		return "", "", err
-	}
-	xpub, err := account(&chaincfg.MainNetParams, 44, 60, 0)
-	if err != nil {
-		return "", "", err
-	}
-	for i := range seed {
-		seed[i] = 0
-	}
-	return "wpkh(" + tpub + "/0/*)", xpub, nil
 }
 
 func decimalUnits(s string, decimals int) (*big.Int, error) {
