@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,6 +114,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Rates.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	for _, method := range sortedKeys(c.Rates.Spreads) {
+		if !slices.ContainsFunc(c.Methods(), func(m MethodSpec) bool { return m.Name == strings.ToLower(method) }) {
+			add(cerr("rates.spreads."+method, "names no enabled payment method", "use the name of an enabled method, such as bitcoin/btc or ethereum/usdc"))
+		}
 	}
 	if c.Checkout.AccentColor != "" && !colorRe.MatchString(c.Checkout.AccentColor) {
 		add(cerr("checkout.accent_color", "is %q", `use a hex colour such as "#2f6fed"`, c.Checkout.AccentColor))

@@ -67,6 +67,10 @@ type Config struct {
 	Static map[string]string `mapstructure:"static"`
 	// Providers overrides per-provider settings (base URL, symbol names).
 	Providers map[string]ProviderConfig `mapstructure:"providers"`
+	// Spreads is a markup per payment method, in percent ("bitcoin/btc": "1.5"),
+	// applied with ApplySpread when an invoice in another currency is priced in
+	// that method. Methods not listed get none. Values lie in [-50, 100].
+	Spreads map[string]string `mapstructure:"spreads"`
 }
 
 // Peg fixes the value of one unit of a coin in another currency.
@@ -258,6 +262,11 @@ func (c Config) normalize(names map[string]bool) (*normalized, error) {
 			continue
 		}
 		n.static[p] = r
+	}
+	for method, v := range c.Spreads {
+		if _, err := ParseSpread(v); err != nil {
+			bad("spreads."+strings.ToLower(method), "%v", err)
+		}
 	}
 	for name, pc := range c.Providers {
 		name = strings.ToLower(name)

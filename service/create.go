@@ -39,6 +39,10 @@ type Config struct {
 	MonitoringWindow time.Duration // watch addresses this long after expiry
 	BaseURL          string        // public base URL for checkout_url
 	Label            string        // BIP21 label (the store's name)
+	// Spreads is a markup in percent per method name ("bitcoin/btc": "1.5",
+	// rates.spreads), applied with rates.ApplySpread to the rate of an invoice
+	// in another currency; an invoice in the method's own asset gets none.
+	Spreads map[string]string
 }
 
 // Deriver hands out deposit addresses of one chain (derive.Deriver).
@@ -289,6 +293,11 @@ func (s *Service) price(ctx context.Context, spec MethodSpec, amount *big.Int, c
 			return m, fmt.Errorf("%w", err)
 		}
 		return m, unprocessable("no_rate", "methods", "cannot price %s in %s: %v", spec.Asset.Code, cur.Code, err)
+	}
+	if pct := s.cfg.Spreads[spec.Name]; pct != "" {
+		if r, err = rates.ApplySpread(r, pct); err != nil {
+			return m, fmt.Errorf("spread of %s: %w", spec.Name, err)
+		}
 	}
 	due := invoice.DueFor(amount, cur, spec.Asset, r.Value)
 	if due == nil || due.Sign() <= 0 {

@@ -127,7 +127,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	})
 	d.svc = service.New(service.Config{
 		Methods: specs, ExpiresIn: cfg.Invoices.ExpiresIn, ToleranceBP: tol, MonitoringWindow: cfg.Invoices.MonitoringWindow,
-		BaseURL: baseURL,
+		BaseURL: baseURL, Spreads: cfg.Rates.Spreads,
 	}, service.Deps{
 		DB: d.db, Rates: d.rates, Derivers: derivers,
 		Watch: func(chainName string, addrs ...string) {
