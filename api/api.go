@@ -60,6 +60,7 @@ type ReportStore interface {
 // Deps are the API's collaborators; cmd/payd fills them in.
 type Deps struct {
 	Invoices    service.Invoices
+	Links       service.Links // payment links; nil leaves /v1/links unrouted
 	Keys        KeyStore
 	Events      EventStore
 	Webhooks    Webhooks
@@ -143,6 +144,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/invoices/{id}", auth(ir, a.getInvoice))
 	mux.Handle("POST /v1/invoices/{id}/cancel", auth(iw, a.cancelInvoice))
 	mux.Handle("POST /v1/invoices/{id}/mark", auth(iw, a.markInvoice))
+	if a.d.Links != nil {
+		mux.Handle("POST /v1/links", auth(iw, a.createLink))
+		mux.Handle("GET /v1/links/{id}", auth(ir, a.getLink))
+		mux.Handle("DELETE /v1/links/{id}", auth(iw, a.deleteLink))
+	}
 	mux.Handle("GET /v1/events", auth(ir, a.listEvents))
 	mux.Handle("POST /v1/events/{id}/redeliver", auth(ww, a.redeliver))
 	mux.Handle("POST /v1/webhooks", auth(ww, a.createWebhook))
