@@ -35,9 +35,16 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts headless Chromium; the returned context opens the first
-// tab, chromedp.NewContext on it opens more.
-func newBrowser(t *testing.T, timeout time.Duration) context.Context {
+// browser is headless Chromium, started in the background by newBrowser.
+type browser struct {
+	ctx   context.Context // its first tab; chromedp.NewContext on it opens more
+	ready chan struct{}
+	err   error
+}
+
+// newBrowser starts headless Chromium in the background (it takes seconds,
+// as do the nodes) and fails the test at once when there is no Chromium.
+func newBrowser(t *testing.T, timeout time.Duration) *browser {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
@@ -45,8 +52,13 @@ func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1280, 900),
 		chromedp.Flag("lang", "en-US"))
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc(); cancel() })
-	return bctx
+	b := &browser{ctx: bctx, ready: make(chan struct{})}
+	go func() {
+		defer close(b.ready)
+		b.err = chromedp.Do(bctx) // launches the browser and its first tab
+	}()
+	t.Cleanup(func() { <-b.ready; cancelBrowser(); cancelAlloc(); cancel() })
+	return b
 }
 
 // tab is one browser tab with what the test watches on it: console errors,
@@ -63,10 +75,14 @@ type tab struct {
 	frames  map[string]int               // URL → frames received
 }
 
-// openTab opens a new tab in the browser of parent and starts watching it.
-func openTab(t *testing.T, parent context.Context, scriptDisabled bool) *tab {
+// openTab opens a new tab in the browser and starts watching it.
+func openTab(t *testing.T, b *browser, scriptDisabled bool) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(parent)
+	<-b.ready
+	if b.err != nil {
+		t.Fatalf("start chromium: %v", b.err)
+	}
+	ctx, cancel := chromedp.NewContext(b.ctx)
 	t.Cleanup(cancel)
 	tb := &tab{ctx: ctx, sockets: map[network.RequestID]string{}, frames: map[string]int{}}
 	msgs := chromedp.Console(ctx)
