@@ -153,13 +153,13 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	a := api.New(api.Config{APIRateLimit: cfg.Server.APIRateLimit, PublicRateLimit: cfg.Server.PublicRateLimit, TrustProxy: cfg.Server.TrustProxy},
 		api.Deps{
-			Invoices: d.svc, Keys: d.db, Events: d.db, Webhooks: d.hooks, Idempotency: d.db, Reports: d.db,
+			Invoices: d.svc, Links: d.svc, Keys: d.db, Events: d.db, Webhooks: d.hooks, Idempotency: d.db, Reports: d.db,
 			Ready: d.ready, EventsWS: http.HandlerFunc(d.hub.ServeEvents), Metrics: d.metrics.Handler(),
 			Observe: d.metrics.ObserveHTTP, Log: log.With("subsystem", "api"), Version: Version(), BaseURL: baseURL,
 		})
 	mux := http.NewServeMux()
 	a.Register(mux)
-	co.Register(mux)
+	co.Register(mux, co.Links(d.svc, checkout.LinkOptions{ClientIP: a.ClientIP}))
 	mux.HandleFunc("GET /i/{id}/ws", d.hub.ServeInvoice)
 
 	d.ln, err = net.Listen("tcp", cfg.Server.Listen)
