@@ -33,6 +33,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		Description: xss, RedirectURL: redirect})
 	usdcInv := e.create(client.CreateInvoiceRequest{Amount: "25.00", Currency: "USD", Methods: []string{"ethereum/usdc"},
 		Description: xss, RedirectURL: redirect})
+	partInv := e.create(client.CreateInvoiceRequest{Amount: "0.001", Currency: "BTC", Methods: []string{"bitcoin/btc"}})
 	nojsInv := e.create(client.CreateInvoiceRequest{Amount: "30.00", Currency: "USD", Methods: []string{"bitcoin/btc", "ethereum/usdc"}})
 
 	t.Run("QR PNG decodes to payment_uri", func(t *testing.T) {
@@ -85,15 +86,7 @@ func TestCheckoutBrowser(t *testing.T) {
 		checkXSS(t, tb)
 		tb.within(t, 10*time.Second, "QR image", chromedp.Poll[chromedp.Void](imagesLoaded))
 
-		// The page's websocket is open and has sent the snapshot: from now on
-		// every change must arrive live.
-		deadline := time.Now().Add(10 * time.Second)
-		for tb.wsFrames("/i/"+v.ID+"/ws") == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the page received nothing on /i/%s/ws within 10s", v.ID)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitWS(t, tb, v.ID)
 		tb.do(t, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 42`))
 		frames := tb.wsFrames("/i/" + v.ID + "/ws")
 		pay(m)
@@ -134,6 +127,39 @@ func TestCheckoutBrowser(t *testing.T) {
 		}, "1 of 2", func() { stack.EVM.Mine(1) })
 	})
 
+	t.Run("BTC: partially paid, then topped up, live", func(t *testing.T) {
+		tb := openTab(t, br, false)
+		m := method(t, partInv, "bitcoin/btc")
+		tb.do(t, "open", chromedp.Navigate(e.payd.URL+"/i/"+partInv.ID+"?lang=en"),
+			chromedp.WaitVisible(chromedp.CSS(`#m-bitcoin-btc button.copy`)))
+		waitWS(t, tb, partInv.ID)
+		tb.do(t, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 42`))
+		stack.BTC.Pay(m.Address, 40_000, false)
+		tb.within(t, 15*time.Second, "partial", chromedp.WaitVisible(chromedp.ID("partial-text")))
+		if got, want := text(t, tb, "partial-text"), "Received 0.0004 BTC of 0.001 BTC. Send 0.0006 BTC more to the same address."; got != want {
+			t.Errorf("partial text %q, want %q", got, want)
+		}
+		if got := text(t, tb, "amount-m-bitcoin-btc"); got != "0.0006" {
+			t.Errorf("amount to send %q, want what is left, 0.0006", got)
+		}
+		if got := text(t, tb, "address-m-bitcoin-btc"); got != m.Address {
+			t.Errorf("address %q, want the same %q", got, m.Address)
+		}
+		// The QR code and wallet link now ask for what is left.
+		rest := "bitcoin:" + m.Address + "?amount=0.0006"
+		if got := get(t, tb, "wallet link", chromedp.Evaluate[string](`document.querySelector('#m-bitcoin-btc a.wallet').href`)); got != rest {
+			t.Errorf("wallet link %q, want %q", got, rest)
+		}
+		src := get(t, tb, "qr src", chromedp.Evaluate[string](`document.querySelector('#m-bitcoin-btc a.qr img').src`))
+		if got := decodeQRPNG(t, src); got != rest {
+			t.Errorf("partial QR %s decodes to %q, want %q", src, got, rest)
+		}
+		tb.within(t, 10*time.Second, "QR image", chromedp.Poll[chromedp.Void](imagesLoaded))
+		stack.BTC.Pay(m.Address, 60_000, false)
+		processing(t, tb, "0 of 1")
+		tb.check(t)
+	})
+
 	t.Run("JavaScript disabled", func(t *testing.T) {
 		tb := openTab(t, br, true)
 		tb.do(t, "open", chromedp.Navigate(e.payd.URL+"/i/"+nojsInv.ID+"?lang=en"),
@@ -159,6 +185,19 @@ func TestCheckoutBrowser(t *testing.T) {
 		}
 		tb.check(t)
 	})
+}
+
+// waitWS waits until the page's websocket is open and has sent the
+// snapshot: from then on every change must arrive live.
+func waitWS(t *testing.T, tb *tab, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for tb.wsFrames("/i/"+id+"/ws") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page received nothing on /i/%s/ws within 10s", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // processing waits for the processing state and its confirmation count,
