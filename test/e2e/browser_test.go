@@ -180,6 +180,10 @@ func TestCheckoutBrowser(t *testing.T) {
 			}
 		}
 		tb.within(t, 10*time.Second, "QR images", chromedp.Poll[chromedp.Void](imagesLoaded))
+		// Without the websocket the page refreshes itself to follow the invoice.
+		if got := get(t, tb, "refresh", chromedp.Evaluate[string](`(document.querySelector('meta[http-equiv=refresh]') || {}).content || ''`)); got == "" {
+			t.Error("no <meta http-equiv=refresh> in effect with JavaScript disabled")
+		}
 		if n := get(t, tb, "images", chromedp.Evaluate[int](`document.querySelectorAll('a.qr img').length`)); n != 2 {
 			t.Errorf("%d QR images, want 2", n)
 		}
