@@ -185,7 +185,7 @@ func (tb *tab) within(t *testing.T, d time.Duration, what string, steps ...chrom
 	}
 }
 
-func get[T any](t *testing.T, tb *tab, what string, a chromedp.Action[T]) T {
+func pageEval[T any](t *testing.T, tb *tab, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(tb.ctx, a)
 	if err != nil {
@@ -194,9 +194,9 @@ func get[T any](t *testing.T, tb *tab, what string, a chromedp.Action[T]) T {
 	return v
 }
 
-func text(t *testing.T, tb *tab, id string) string {
+func pageText(t *testing.T, tb *tab, id string) string {
 	t.Helper()
-	return get(t, tb, "text of #"+id, chromedp.Text(chromedp.ID(id)))
+	return pageEval(t, tb, "text of #"+id, chromedp.Text(chromedp.ID(id)))
 }
 
 const imagesLoaded = `Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)`

@@ -15,8 +15,8 @@ import (
 
 const xss = `<script>alert(1)</script>`
 
-// anchor is the checkout page's element id of a method ("m-bitcoin-btc").
-func anchor(method string) string { return "m-" + strings.ReplaceAll(method, "/", "-") }
+// methodAnchor is the checkout page's element id of a method ("m-bitcoin-btc").
+func methodAnchor(method string) string { return "m-" + strings.ReplaceAll(method, "/", "-") }
 
 // TestCheckoutBrowser opens the hosted checkout page of the real payd binary
 // in Debian's headless Chromium, pays on real nodes (btcd regtest, anvil) and
@@ -70,17 +70,17 @@ func TestCheckoutBrowser(t *testing.T) {
 	live := func(t *testing.T, v *invoice.View, name string, pay func(m invoice.MethodView), confs string, confirm func()) {
 		tb := openTab(t, br, false)
 		m := method(t, v, name)
-		a := anchor(name)
+		a := methodAnchor(name)
 		tb.do(t, "open "+v.ID, chromedp.Navigate(e.payd.URL+"/i/"+v.ID+"?lang=en"),
 			chromedp.WaitVisible(chromedp.CSS(`#`+a+` button.copy`)))
 
-		if got := text(t, tb, "amount-"+a); got != m.AmountDue {
+		if got := pageText(t, tb, "amount-"+a); got != m.AmountDue {
 			t.Errorf("shown amount %q, the API says amount_due %q", got, m.AmountDue)
 		}
-		if got := text(t, tb, "address-"+a); got != m.Address {
+		if got := pageText(t, tb, "address-"+a); got != m.Address {
 			t.Errorf("shown address %q, the API says %q", got, m.Address)
 		}
-		if got := get(t, tb, "wallet link", chromedp.Evaluate[string](`document.querySelector('#`+a+` a.wallet').href`)); got != m.PaymentURI {
+		if got := pageEval(t, tb, "wallet link", chromedp.Evaluate[string](`document.querySelector('#`+a+` a.wallet').href`)); got != m.PaymentURI {
 			t.Errorf("wallet link %q, payment_uri %q", got, m.PaymentURI)
 		}
 		checkXSS(t, tb)
@@ -90,22 +90,22 @@ func TestCheckoutBrowser(t *testing.T) {
 		tb.do(t, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 42`))
 		frames := tb.wsFrames("/i/" + v.ID + "/ws")
 		pay(m)
-		processing(t, tb, confs)
+		waitProcessing(t, tb, confs)
 		if tb.wsFrames("/i/"+v.ID+"/ws") <= frames {
 			t.Error("the page showed processing without a message on its websocket")
 		}
 		confirm()
 		tb.within(t, 20*time.Second, "settled", chromedp.WaitVisible(chromedp.CSS(`#checkout[data-status="settled"] #redirect`)))
-		if got := text(t, tb, "state-title"); got != "Paid" {
+		if got := pageText(t, tb, "state-title"); got != "Paid" {
 			t.Errorf("settled title %q, want Paid", got)
 		}
-		if got := get(t, tb, "redirect", chromedp.Evaluate[string](`document.getElementById('redirect').href`)); got != redirect {
+		if got := pageEval(t, tb, "redirect", chromedp.Evaluate[string](`document.getElementById('redirect').href`)); got != redirect {
 			t.Errorf("redirect button goes to %q, want %q", got, redirect)
 		}
-		if got := get(t, tb, "payment", chromedp.Text(chromedp.CSS(`.payment .txid`))); got == "" {
+		if got := pageEval(t, tb, "payment", chromedp.Text(chromedp.CSS(`.payment .txid`))); got == "" {
 			t.Error("the settled page lists no payment")
 		}
-		if n := get(t, tb, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); n != 42 {
+		if n := pageEval(t, tb, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); n != 42 {
 			t.Error("the page reloaded instead of updating in place")
 		}
 		checkXSS(t, tb)
@@ -136,27 +136,27 @@ func TestCheckoutBrowser(t *testing.T) {
 		tb.do(t, "mark", chromedp.Evaluate[chromedp.Void](`window.__noReload = 42`))
 		stack.BTC.Pay(m.Address, 40_000, false)
 		tb.within(t, 15*time.Second, "partial", chromedp.WaitVisible(chromedp.ID("partial-text")))
-		if got, want := text(t, tb, "partial-text"), "Received 0.0004 BTC of 0.001 BTC. Send 0.0006 BTC more to the same address."; got != want {
+		if got, want := pageText(t, tb, "partial-text"), "Received 0.0004 BTC of 0.001 BTC. Send 0.0006 BTC more to the same address."; got != want {
 			t.Errorf("partial text %q, want %q", got, want)
 		}
-		if got := text(t, tb, "amount-m-bitcoin-btc"); got != "0.0006" {
+		if got := pageText(t, tb, "amount-m-bitcoin-btc"); got != "0.0006" {
 			t.Errorf("amount to send %q, want what is left, 0.0006", got)
 		}
-		if got := text(t, tb, "address-m-bitcoin-btc"); got != m.Address {
+		if got := pageText(t, tb, "address-m-bitcoin-btc"); got != m.Address {
 			t.Errorf("address %q, want the same %q", got, m.Address)
 		}
 		// The QR code and wallet link now ask for what is left.
 		rest := "bitcoin:" + m.Address + "?amount=0.0006"
-		if got := get(t, tb, "wallet link", chromedp.Evaluate[string](`document.querySelector('#m-bitcoin-btc a.wallet').href`)); got != rest {
+		if got := pageEval(t, tb, "wallet link", chromedp.Evaluate[string](`document.querySelector('#m-bitcoin-btc a.wallet').href`)); got != rest {
 			t.Errorf("wallet link %q, want %q", got, rest)
 		}
-		src := get(t, tb, "qr src", chromedp.Evaluate[string](`document.querySelector('#m-bitcoin-btc a.qr img').src`))
+		src := pageEval(t, tb, "qr src", chromedp.Evaluate[string](`document.querySelector('#m-bitcoin-btc a.qr img').src`))
 		if got := decodeQRPNG(t, src); got != rest {
 			t.Errorf("partial QR %s decodes to %q, want %q", src, got, rest)
 		}
 		tb.within(t, 10*time.Second, "QR image", chromedp.Poll[chromedp.Void](imagesLoaded))
 		stack.BTC.Pay(m.Address, 60_000, false)
-		processing(t, tb, "0 of 1")
+		waitProcessing(t, tb, "0 of 1")
 		tb.check(t)
 	})
 
@@ -164,27 +164,27 @@ func TestCheckoutBrowser(t *testing.T) {
 		tb := openTab(t, br, true)
 		tb.do(t, "open", chromedp.Navigate(e.payd.URL+"/i/"+nojsInv.ID+"?lang=en"),
 			chromedp.WaitVisible(chromedp.ID("address-m-ethereum-usdc")))
-		if n := get(t, tb, "script ran", chromedp.Evaluate[int](`document.querySelectorAll('.tab[role=tab]').length`)); n != 0 {
+		if n := pageEval(t, tb, "script ran", chromedp.Evaluate[int](`document.querySelectorAll('.tab[role=tab]').length`)); n != 0 {
 			t.Fatalf("the page script ran with JavaScript disabled (%d enhanced tabs)", n)
 		}
 		for _, name := range []string{"bitcoin/btc", "ethereum/usdc"} {
-			m, a := method(t, nojsInv, name), anchor(name)
-			if got := text(t, tb, "amount-"+a); got != m.AmountDue {
+			m, a := method(t, nojsInv, name), methodAnchor(name)
+			if got := pageText(t, tb, "amount-"+a); got != m.AmountDue {
 				t.Errorf("%s: shown amount %q, amount_due %q", name, got, m.AmountDue)
 			}
-			if got := text(t, tb, "address-"+a); got != m.Address {
+			if got := pageText(t, tb, "address-"+a); got != m.Address {
 				t.Errorf("%s: shown address %q, API %q", name, got, m.Address)
 			}
-			if got := get(t, tb, "qr src", chromedp.Evaluate[string](`document.querySelector('#`+a+` a.qr img').src`)); !strings.HasPrefix(got, e.payd.URL+"/i/"+nojsInv.ID+"/qr/"+name+".png") {
+			if got := pageEval(t, tb, "qr src", chromedp.Evaluate[string](`document.querySelector('#`+a+` a.qr img').src`)); !strings.HasPrefix(got, e.payd.URL+"/i/"+nojsInv.ID+"/qr/"+name+".png") {
 				t.Errorf("%s: QR image %q", name, got)
 			}
 		}
 		tb.within(t, 10*time.Second, "QR images", chromedp.Poll[chromedp.Void](imagesLoaded))
 		// Without the websocket the page refreshes itself to follow the invoice.
-		if got := get(t, tb, "refresh", chromedp.Evaluate[string](`(document.querySelector('meta[http-equiv=refresh]') || {}).content || ''`)); got == "" {
+		if got := pageEval(t, tb, "refresh", chromedp.Evaluate[string](`(document.querySelector('meta[http-equiv=refresh]') || {}).content || ''`)); got == "" {
 			t.Error("no <meta http-equiv=refresh> in effect with JavaScript disabled")
 		}
-		if n := get(t, tb, "images", chromedp.Evaluate[int](`document.querySelectorAll('a.qr img').length`)); n != 2 {
+		if n := pageEval(t, tb, "images", chromedp.Evaluate[int](`document.querySelectorAll('a.qr img').length`)); n != 2 {
 			t.Errorf("%d QR images, want 2", n)
 		}
 		tb.check(t)
@@ -204,18 +204,18 @@ func waitWS(t *testing.T, tb *tab, id string) {
 	}
 }
 
-// processing waits for the processing state and its confirmation count,
+// waitProcessing waits for the processing state and its confirmation count,
 // shown without a reload.
-func processing(t *testing.T, tb *tab, confs string) {
+func waitProcessing(t *testing.T, tb *tab, confs string) {
 	t.Helper()
 	tb.within(t, 15*time.Second, "processing", chromedp.WaitVisible(chromedp.CSS(`#checkout[data-status="processing"] .payments`)))
-	if got := text(t, tb, "state-title"); got != "Payment received" {
+	if got := pageText(t, tb, "state-title"); got != "Payment received" {
 		t.Errorf("processing title %q, want Payment received", got)
 	}
-	if got := get(t, tb, "confs", chromedp.Text(chromedp.CSS(`.payment .confs`))); !strings.Contains(got, confs) {
+	if got := pageEval(t, tb, "confs", chromedp.Text(chromedp.CSS(`.payment .confs`))); !strings.Contains(got, confs) {
 		t.Errorf("processing confirmations %q, want %q", got, confs)
 	}
-	if n := get(t, tb, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); n != 42 {
+	if n := pageEval(t, tb, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); n != 42 {
 		t.Error("the page reloaded to show processing")
 	}
 }
@@ -224,13 +224,13 @@ func processing(t *testing.T, tb *tab, confs string) {
 // the only script is the page's own.
 func checkXSS(t *testing.T, tb *tab) {
 	t.Helper()
-	if got := text(t, tb, "description"); got != xss {
+	if got := pageText(t, tb, "description"); got != xss {
 		t.Errorf("description shown as %q, want the literal text %q", got, xss)
 	}
-	if n := get(t, tb, "injected", chromedp.Evaluate[int](`document.querySelectorAll('#description *').length`)); n != 0 {
+	if n := pageEval(t, tb, "injected", chromedp.Evaluate[int](`document.querySelectorAll('#description *').length`)); n != 0 {
 		t.Errorf("%d elements inside the description", n)
 	}
-	if n := get(t, tb, "scripts", chromedp.Evaluate[int](`document.scripts.length`)); n != 1 {
+	if n := pageEval(t, tb, "scripts", chromedp.Evaluate[int](`document.scripts.length`)); n != 1 {
 		t.Errorf("%d script elements, want 1", n)
 	}
 }
