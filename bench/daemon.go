@@ -74,6 +74,7 @@ func init() {
 		return
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	go func() { _ = http.ListenAndServe(addr, mux) }()
 }
@@ -89,7 +90,13 @@ func init() {
 		return "", err
 	}
 	p := filepath.Join(e.work, "payd-prof")
-	if out, err := runCmd(e.root, "go", "build", "-overlay", overlay, "-o", p, "./cmd/payd"); err != nil {
+	out, err := runCmd(e.root, "go", "build", "-overlay", overlay, "-o", p, "./cmd/payd")
+	if err != nil {
+		// The checkout is shared with people editing it: try once more.
+		time.Sleep(10 * time.Second)
+		out, err = runCmd(e.root, "go", "build", "-overlay", overlay, "-o", p, "./cmd/payd")
+	}
+	if err != nil {
 		e.profErr = fmt.Errorf("build profiling payd: %v: %s", err, out)
 		return "", e.profErr
 	}

@@ -17,14 +17,16 @@ import (
 // env is what every figure gets: the work directory, how many A/B pairs to
 // run, a time scale, and the payd binary (built on first use).
 type env struct {
-	root    string
-	work    string
-	pairs   int
-	quick   bool
-	payd    string // path of the built payd binary ("" until built)
-	paydErr error
-	prof    string // payd built with the pprof overlay
-	profErr error
+	root  string
+	work  string
+	pairs int
+	quick bool
+	// forceProf profiles every figure that can be profiled, met or not.
+	forceProf bool
+	payd      string // path of the built payd binary ("" until built)
+	paydErr   error
+	prof      string // payd built with the pprof overlay
+	profErr   error
 }
 
 // scale shortens d in -quick mode.
@@ -56,6 +58,7 @@ func main() {
 	pairs := flag.Int("pairs", 5, "interleaved payd/baseline pairs per figure (≥ 3)")
 	quick := flag.Bool("quick", false, "shorter runs and smaller counts (for trying the harness; not for the committed report)")
 	out := flag.String("out", "", "directory holding docs/ and bench/ for the outputs (default: the repository root)")
+	forceProf := flag.Bool("profile", false, "capture the profiles even for goals that are met")
 	keep := flag.Bool("keep", false, "keep the work directory (profiles, logs, databases)")
 	verbose := flag.Bool("v", false, "debug logging")
 	flag.Parse()
@@ -80,7 +83,7 @@ func main() {
 	if !*keep {
 		defer os.RemoveAll(work)
 	}
-	e := &env{root: root, work: work, pairs: max(*pairs, 3), quick: *quick}
+	e := &env{root: root, work: work, pairs: max(*pairs, 3), quick: *quick, forceProf: *forceProf}
 	want := map[string]bool{}
 	for _, id := range strings.Split(*only, ",") {
 		if id = strings.TrimSpace(id); id != "" {
@@ -100,6 +103,7 @@ func main() {
 		}
 	}
 	rep.Seconds = time.Since(rep.Started).Seconds()
+	rep.Machine.LoadAvg = append(rep.Machine.LoadAvg, loadavg())
 	if err := rep.write(*out, len(want) > 0); err != nil {
 		fatalf("%v", err)
 	}
@@ -162,11 +166,23 @@ type Machine struct {
 	Date      string `json:"date"`
 	Kernel    string `json:"kernel"`
 	GOMAXPROC int    `json:"gomaxprocs"`
+	// LoadAvg is /proc/loadavg when the run started and when it ended:
+	// other work on the machine shows up here.
+	LoadAvg []string `json:"loadavg,omitempty"`
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func machine() Machine {
 	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
-		Date: time.Now().UTC().Format(time.RFC3339), GOMAXPROC: runtime.GOMAXPROCS(0)}
+		Date: time.Now().UTC().Format(time.RFC3339), GOMAXPROC: runtime.GOMAXPROCS(0), LoadAvg: []string{loadavg()}}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {

@@ -59,12 +59,40 @@ func profileDaemon(dir, name, bin, pprofAddr string, d time.Duration, load func(
 	return topOf(path, bin)
 }
 
+// fetchTop fetches /debug/pprof/<what> from a profiling payd at addr
+// (retrying the connection for up to 10 s, since the daemon may only be
+// starting) and returns the top entries; extra are pprof flags.
+func fetchTop(dir, name, bin, addr, what string, timeout time.Duration, extra ...string) []string {
+	path := filepath.Join(dir, name+".pprof")
+	c := &http.Client{Timeout: timeout}
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err = c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", addr, what))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		return []string{"profile: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		return []string{fmt.Sprintf("profile: status %d %v", resp.StatusCode, err)}
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return []string{"profile: " + err.Error()}
+	}
+	return topOf(path, bin, extra...)
+}
+
 // topOf summarises a profile: the header and the 12 heaviest functions by
 // cumulative and by flat time.
-func topOf(path, bin string) []string {
+func topOf(path, bin string, extra ...string) []string {
 	var lines []string
 	for _, sort := range []string{"-flat", "-cum"} {
-		args := []string{"tool", "pprof", "-top", sort, "-nodecount=12"}
+		args := append([]string{"tool", "pprof", "-top", sort, "-nodecount=12"}, extra...)
 		if bin != "" {
 			args = append(args, bin)
 		}
@@ -82,7 +110,7 @@ func topOf(path, bin string) []string {
 				lines = append(lines, "("+strings.TrimPrefix(sort, "-")+") "+strings.TrimSpace(l))
 				continue
 			}
-			if strings.HasPrefix(l, "Showing nodes") || strings.HasPrefix(l, "Duration") {
+			if strings.HasPrefix(l, "Showing nodes") || strings.HasPrefix(l, "Duration") || strings.HasPrefix(l, "Type:") {
 				if sort == "-flat" {
 					lines = append(lines, strings.TrimSpace(l))
 				}

@@ -104,6 +104,9 @@ func (r *Report) markdown() string {
 	fmt.Fprintf(&b, "- Machine: %s, %d cores (GOMAXPROCS %d), %d MB RAM, %s, kernel %s\n", m.CPU, m.Cores, m.GOMAXPROC, m.MemoryMB, m.OS, m.Kernel)
 	fmt.Fprintf(&b, "- Go: %s; payd commit %s\n", m.Go, m.Commit)
 	fmt.Fprintf(&b, "- Date: %s; the whole run took %.0f s\n", m.Date, r.Seconds)
+	if len(m.LoadAvg) > 0 {
+		fmt.Fprintf(&b, "- Load average (1/5/15 min) at start and end of the run: %s — the machine is shared; a load well above the core count means the absolute figures are depressed and only the ratios are comparable\n", strings.Join(m.LoadAvg, " → "))
+	}
 	fmt.Fprintf(&b, "- Method: every ratio is payd against a baseline measured in the same run, interleaved A/B/A/B (%d pairs unless a note says otherwise); the ratio is the median of the per-pair ratios, the payd and baseline columns are medians. Absolute figures on this kind of VM swing ±20–30 %% between runs (disk, loopback); ratios are what the goals are about.\n", r.Pairs)
 	if r.Quick {
 		b.WriteString("- **Quick mode** (`-quick`): shortened runs and smaller counts — not the reference figures.\n")
@@ -172,7 +175,7 @@ func (r *Report) markdown() string {
 			fmt.Fprintf(&b, "- Values: %s\n", strings.Join(parts, "; "))
 		}
 		if len(f.Profile) > 0 {
-			b.WriteString("\nCPU profile of the payd side (`go tool pprof -top`):\n\n```\n")
+			b.WriteString("\nProfile of the payd side (`go tool pprof -top`):\n\n```\n")
 			for _, l := range f.Profile {
 				b.WriteString(l + "\n")
 			}

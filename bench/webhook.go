@@ -26,23 +26,29 @@ func figWebhook(e *env, f *Figure) {
 	}
 	const timeout = 5 * time.Second
 	rcv := newReceiver(t)
-	cfg := daemonCfg{BTC: btc, BTCWS: true, HookTimeout: timeout, Hooks: []hook{
-		{URL: rcv.url + "/ok", Secret: "whsec_bench_healthy_0123456789"},
-		{URL: rcv.url + "/bad", Secret: "whsec_bench_timeout_0123456789"},
-	}}
-	dm := newDaemon(e, t, "fig5", cfg, bin)
+	healthyHook := hook{URL: rcv.url + "/ok", Secret: "whsec_bench_healthy_0123456789"}
+	// One daemon delivers to the healthy endpoint only (the baseline of the
+	// goal); a second one also has an endpoint that never answers.
+	cfgOne := daemonCfg{BTC: btc, BTCWS: true, HookTimeout: timeout, Hooks: []hook{healthyHook}}
+	cfg := daemonCfg{BTC: btc, BTCWS: true, HookTimeout: timeout, Hooks: []hook{healthyHook, {URL: rcv.url + "/bad", Secret: "whsec_bench_timeout_0123456789"}}}
+	one := newDaemon(e, t, "fig5-one", cfgOne, bin)
+	one.start(t)
+	dm := newDaemon(e, t, "fig5-two", cfg, bin)
 	dm.start(t)
-	// Warm up and let the queue settle.
-	if r := webhookRound(t, dm, rcv, 200, false); r == 0 {
-		t.Fatalf("no webhook delivered during warm-up (log: %s)", tail(dm.logPath, 5))
+	rcv.setBad(true)
+	defer rcv.setBad(false)
+	// Warm up both.
+	for _, d := range []*daemon{one, dm} {
+		if r := webhookRound(t, d, rcv, 200); r == 0 {
+			t.Fatalf("no webhook delivered during warm-up (log: %s)", tail(d.logPath, 5))
+		}
 	}
 	var healthy, withBad, raw []float64
 	for i := 0; i < e.pairs; i++ {
-		healthy = append(healthy, webhookRound(t, dm, rcv, n, false))
-		withBad = append(withBad, webhookRound(t, dm, rcv, n, true))
+		healthy = append(healthy, webhookRound(t, one, rcv, n))
+		withBad = append(withBad, webhookRound(t, dm, rcv, n))
 		raw = append(raw, rawDeliveryRound(t, rcv, n, 16))
 	}
-	rcv.setBad(false)
 	rRaw := median(ratios(healthy, raw))
 	rBad := median(ratios(withBad, healthy))
 	ok := rBad >= 0.9
@@ -51,13 +57,11 @@ func figWebhook(e *env, f *Figure) {
 		Row{Figure: "5-timeout", Name: "… same, while a second endpoint times out on every call (baseline: the row above)", Payd: median(withBad), Baseline: median(healthy), Unit: "events/s", Ratio: rBad, Goal: "drop < 10 % (≥ 0.9×)", Met: met(ok)},
 	)
 	f.value("timeout_endpoint_calls", float64(rcv.badCalls.Load()))
-	f.note("The real `payd run` with two configured endpoints (events [\"*\"], webhooks.timeout %s, concurrency 16, retries pushed out to 1 h so none fall inside the run). Per round: the receiver holds every call to the healthy endpoint, %d invoices are created over the API (%d invoice.created events), then the receiver lets go and the rate is events / (time from release until the %d-th distinct event was answered).", timeout, n, n, n)
-	f.note("Healthy rounds: the second endpoint answers 200 at once. Timeout rounds: it never answers, so every call to it ends by payd's timeout. %d pairs interleaved healthy/timeout; ratio = timeout-round rate / healthy-round rate, median.", e.pairs)
+	f.note("The real `payd run` (events [\"*\"], webhooks.timeout %s, concurrency 16, retries pushed out to 1 h so none fall inside the run), two daemons on the same btcd: one with only the healthy endpoint, one with the healthy endpoint plus a second endpoint that never answers (every call to it ends by payd's timeout). Per round: the receiver holds every call to the healthy endpoint, %d invoices are created over the API (%d invoice.created events), then the receiver lets go and the rate is events / (time from release until the %d-th distinct event was answered).", timeout, n, n, n)
+	f.note("%d pairs interleaved one-endpoint/two-endpoint; ratio = two-endpoint rate / one-endpoint rate, median.", e.pairs)
 	f.note("Baseline of the first row (no goal; it shows the ceiling): the bench itself POSTing the same number of signed ~1.5 KB JSON bodies (HMAC-SHA256 Payd-Signature) to the same held-then-released receiver with 16 concurrent keep-alive clients.")
 	if !ok {
 		f.Profile = e.profileDaemonLoad(t, "fig5", cfg, func(dm *daemon, stop <-chan struct{}) {
-			rcv.setBad(true)
-			defer rcv.setBad(false)
 			for {
 				select {
 				case <-stop:
@@ -72,8 +76,7 @@ func figWebhook(e *env, f *Figure) {
 
 // webhookRound creates n invoices while the healthy endpoint is held, then
 // releases it and returns the delivery rate (events/s).
-func webhookRound(t *tb, dm *daemon, rcv *receiver, n int, bad bool) float64 {
-	rcv.setBad(bad)
+func webhookRound(t *tb, dm *daemon, rcv *receiver, n int) float64 {
 	rcv.reset()
 	rcv.hold()
 	created := 0
