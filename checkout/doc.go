@@ -15,7 +15,8 @@
 // the config). Strings are translated (en, ru, id) by Accept-Language or ?lang=.
 //
 // checkout reads invoices through its own small Invoices interface and must
-// not import store, watcher, api, live or cmd. It does not create invoices,
-// serve the websocket or the JSON status, or handle payment links (/l/{id}),
-// which Register mounts only when it is given a handler for them.
+// not import store, watcher, api, live or cmd. It does not create invoices
+// itself, or serve the websocket or the JSON status. Payment links (/l/{id},
+// links.go) are rendered here but made into invoices by a LinkVisitor
+// (service); Register mounts them only when given that handler.
 package checkout
