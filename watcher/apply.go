@@ -113,6 +113,12 @@ func (b *batch) transfer(ctx context.Context, tr chain.Transfer) error {
 		// block. (While following live, a block's own timestamp is not
 		// trusted: miners may set it up to hours in the past.)
 		seen = tr.Block.Time.UTC()
+		// Nothing paid the address before the invoice made it: a block
+		// timestamp that says otherwise is skewed (anvil after a reorg, a
+		// miner's clock), not evidence.
+		if seen.Before(inv.CreatedAt) {
+			seen = inv.CreatedAt
+		}
 	}
 	p := invoice.Payment{
 		ID: invoice.NewID(invoice.PrefixPayment, b.now), Method: m.Method, TxID: tr.TxID, OutputIndex: tr.Index,

@@ -162,8 +162,8 @@ func integrityCheck(t *testing.T, dir string) string {
 
 // violations checks the invariants that must hold at any moment, whatever
 // crashed before: every invoice that got a 201 exists, no payment is
-// recorded twice, no invoice is settled twice without a reorg in between,
-// and the database is sound. It returns one line per violation.
+// recorded twice, none is seen before its invoice was created, no invoice is
+// settled twice without a reorg in between, and the database is sound. It returns one line per violation.
 func (e *env) violations(created map[string]bool) []string {
 	e.t.Helper()
 	var bad []string
@@ -181,6 +181,10 @@ func (e *env) violations(created map[string]bool) []string {
 				bad = append(bad, fmt.Sprintf("invoice %s records payment %s twice", id, k))
 			}
 			seen[k] = true
+			// Nothing can pay an address before the invoice made it.
+			if p.SeenAt < v.CreatedAt {
+				bad = append(bad, fmt.Sprintf("invoice %s created %s has payment %s seen at %s", id, v.CreatedAt, k, p.SeenAt))
+			}
 		}
 	}
 	settledSinceReorg := map[string]bool{}
