@@ -34,6 +34,10 @@ database.path at the copy (or copy it over the old file); payd migrates it if ne
 				if err := db.Backup(cmd.Context(), args[0]); err != nil {
 					return &exitError{code: 1, err: err}
 				}
+				// The copy holds webhook secrets: owner-only, like the database.
+				if err := os.Chmod(args[0], 0o600); err != nil {
+					return &exitError{code: 1, err: fmt.Errorf("backup: %w", err)}
+				}
 				st, err := os.Stat(args[0])
 				if err != nil {
 					return err

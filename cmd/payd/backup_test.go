@@ -88,6 +88,9 @@ func TestBackupRestores(t *testing.T) {
 	if !strings.Contains(out, "backed up") {
 		t.Fatalf("output: %s", out)
 	}
+	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file mode %v (%v), want 0600: it holds webhook secrets", st.Mode().Perm(), err)
+	}
 	// A second backup to the same file is refused, not overwritten.
 	if _, _, err := runCLI(t, nil, "backup", "--config", cfgPath, backup); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("backup over an existing file: %v", err)
