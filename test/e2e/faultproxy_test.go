@@ -123,6 +123,25 @@ func (p *faultProxy) set(f fault) {
 	}
 }
 
+// waitFrozen waits until faultBehind has frozen the tip (payd asked for it
+// once since the fault began), so blocks mined after it stay unseen.
+func (p *faultProxy) waitFrozen(timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		p.mu.Lock()
+		n := len(p.frozen)
+		p.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("payd did not ask the node for its tip within %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (p *faultProxy) current() fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
