@@ -11,7 +11,7 @@
 // events after a persisted cursor and, in ONE write transaction, queues a
 // delivery row per matching endpoint and advances the cursor; an endpoint
 // receives the events created after it was. One worker per endpoint takes its
-// due deliveries (at most two in flight per endpoint, and Config.Concurrency
+// due deliveries (one in flight per endpoint, so first attempts arrive in event order, and Config.Concurrency
 // in all), so a slow or dead endpoint never delays another. Every attempt is
 // recorded with the delivery's next state in one transaction. Nothing lives
 // only in memory: after a crash, deliveries that were in flight are simply

@@ -135,7 +135,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 		wake:    make(chan struct{}, 1),
 		changed: make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.Concurrency),
-		perEP:   min(2, max(1, cfg.Concurrency/4)),
+		perEP:   1, // one at a time per endpoint: first attempts arrive in event order
 		workers: map[string]*worker{},
 	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
