@@ -18,12 +18,25 @@ type HeaderSource interface {
 	HeaderByHeight(ctx context.Context, h uint64) (BlockRef, error)
 }
 
+// BlockKnower is an optional interface of a HeaderSource: it tells a node
+// that is behind (it has not got payd's tip yet) from a best chain that got
+// shorter (payd's tip was reorged or invalidated away). A node behind a load
+// balancer, or one restarted from an older state, reports a lower tip than
+// payd's without anything having been reorged.
+type BlockKnower interface {
+	// KnowsBlock reports whether the node has the block with this hash, on
+	// its best chain or not. A node that has only the header (still
+	// downloading the block) does not know it.
+	KnowsBlock(ctx context.Context, hash string) (bool, error)
+}
+
 // StepKind is what a Tracker says to do next.
 type StepKind uint8
 
 // Step kinds.
 const (
-	// StepNone: the tracked tip is the node's tip.
+	// StepNone: the tracked tip is the node's tip, or the node is behind it
+	// (it does not know the tracked tip yet): nothing to do until it catches up.
 	StepNone StepKind = iota
 	// StepConnect: connect Step.Block on top of the tracked tip.
 	StepConnect
@@ -98,6 +111,9 @@ func (t *Tracker) trim() {
 // Next computes the next step towards the node's best chain without applying
 // it: the caller handles the step (durably) and then calls Connect or
 // Disconnect. With nothing tracked, the first step connects the node's tip.
+// When the node's tip is lower than the tracked tip and src is a BlockKnower
+// that does not know the tracked tip, the node is behind, not reorged: Next
+// returns StepNone, and the caller should report the node as lagging.
 func (t *Tracker) Next(ctx context.Context, src HeaderSource) (Step, error) {
 	tipH, err := src.TipHeight(ctx)
 	if err != nil {
@@ -112,7 +128,18 @@ func (t *Tracker) Next(ctx context.Context, src HeaderSource) (Step, error) {
 		return Step{Kind: StepConnect, Block: b}, nil
 	}
 	if tipH < local.Height {
-		// The best chain is now shorter than ours: whatever it is, our tip left it.
+		// The node's best chain is shorter than ours. If the node has never
+		// seen our tip it is merely behind: wait for it. If it has (a stale
+		// or invalidated branch), or cannot say, our tip left its best chain.
+		if k, ok := src.(BlockKnower); ok {
+			known, err := k.KnowsBlock(ctx, local.Hash)
+			if err != nil {
+				return Step{}, fmt.Errorf("block %s: %w", local, err)
+			}
+			if !known {
+				return Step{Kind: StepNone}, nil
+			}
+		}
 		return t.disconnectStep(local)
 	}
 	// Is our tip still on the best chain?
