@@ -71,7 +71,7 @@ func figDetect(e *env, f *Figure) {
 		}
 	}
 	f.note("Real nodes: btcd v0.26.2 regtest and anvil 1.7.1, the real `payd run` binary, webhooks (all events) to a receiver in the bench process on 127.0.0.1; arrival time taken when the receiver reads the request. %d rounds × %d payments per chain and mode (%d payments each): create the invoices over the API, broadcast one payment per invoice (t0 just before the send), wait for every invoice.payment_received; then mine one block (t0 just before the mining call) and wait for every invoice.settled.", rounds, batch, rounds*batch)
-	f.note("Bitcoin: confirmations 1, payment = sendrawtransaction of a harness-signed P2PKH spend to the invoice's P2WPKH address (mempool detection), settle = `generate 1`. Ethereum: confirmations 2 (anvil mines the payment's block at once, so payment_received measures detection of a mined transfer and settled the next block), payment = eth_sendTransaction of the exact ETH amount, settle = anvil_mine 1.")
+	f.note("Bitcoin: confirmations 1, payment = sendrawtransaction of a harness-signed P2PKH spend to the invoice's P2WPKH address (mempool detection), settle = `generate 1`. Ethereum: confirmations 2, automine off; payment = eth_sendTransaction of the exact ETH amount for each invoice of the batch, then anvil_mine 1 puts them all in one block (payd detects mined EVM transfers, so broadcast → payment_received includes that mining call, a few ms); settle = the next anvil_mine 1.")
 	f.note("push = btcd websocket notifications (ws_url) and anvil newHeads over websocket, poll interval %s kept as the safety net; poll = no ws_url, poll_interval %s. Goals: push p50 < 100 ms; poll p50 < poll interval + 100 ms.", poll, poll)
 	missed := false
 	for _, r := range f.Rows {
@@ -116,6 +116,9 @@ func detectBitcoin(t *tb, dm *daemon, rcv *receiver, rounds, batch int) (r detec
 
 func detectEVM(t *tb, dm *daemon, rcv *receiver, rounds, batch int) (r detectRun) {
 	wei := new(big.Int).Exp(big.NewInt(10), big.NewInt(16), nil) // 0.01 ETH
+	from := shAnvil.Accounts()[0]
+	shAnvil.MustCall(nil, "evm_setAutomine", false)
+	defer func() { _ = shAnvil.Call(nil, "evm_setAutomine", true) }()
 	for round := 0; round < rounds; round++ {
 		invs := make([]*apiInvoice, batch)
 		for i := range invs {
@@ -126,11 +129,16 @@ func detectEVM(t *tb, dm *daemon, rcv *receiver, rounds, batch int) (r detectRun
 		}
 		sent := make([]time.Time, batch)
 		waits := make([]<-chan time.Time, batch)
+		// Automine off: every payment of the batch lands in ONE block, so
+		// no payment confirms another (confirmations 2 would otherwise be
+		// reached by the next payment's block, before the settle block).
 		for i, inv := range invs {
 			waits[i] = rcv.waiter(inv.ID, "invoice.payment_received")
 			sent[i] = time.Now()
-			shAnvil.SendETH(inv.address("ethereum/eth"), wei)
+			var hash string
+			shAnvil.MustCall(&hash, "eth_sendTransaction", map[string]any{"from": from, "to": inv.address("ethereum/eth"), "value": "0x" + wei.Text(16)})
 		}
+		shAnvil.Mine(1)
 		r.recv, r.missed = collect(r.recv, r.missed, sent, waits)
 		for i, inv := range invs {
 			waits[i] = rcv.waiter(inv.ID, "invoice.settled")

@@ -91,8 +91,11 @@ func fetchTop(dir, name, bin, addr, what string, timeout time.Duration, extra ..
 // cumulative and by flat time.
 func topOf(path, bin string, extra ...string) []string {
 	var lines []string
-	for _, sort := range []string{"-flat", "-cum"} {
-		args := append([]string{"tool", "pprof", "-top", sort, "-nodecount=12"}, extra...)
+	// flat, cum, and cum of payd's own functions only (where in payd the
+	// time goes, below the HTTP and SQL plumbing).
+	for _, sort := range []string{"-flat", "-cum", "-cum -show=payd/payd/[a-z]"} {
+		args := append([]string{"tool", "pprof", "-top", "-nodecount=12"}, extra...)
+		args = append(args, strings.Fields(sort)...)
 		if bin != "" {
 			args = append(args, bin)
 		}
@@ -107,7 +110,11 @@ func topOf(path, bin string, extra ...string) []string {
 		for _, l := range strings.Split(buf.String(), "\n") {
 			if strings.HasPrefix(strings.TrimSpace(l), "flat") {
 				started = true
-				lines = append(lines, "("+strings.TrimPrefix(sort, "-")+") "+strings.TrimSpace(l))
+				label := strings.TrimPrefix(sort, "-")
+				if strings.Contains(sort, "-show") {
+					label = "cum, payd functions only"
+				}
+				lines = append(lines, "("+label+") "+strings.TrimSpace(l))
 				continue
 			}
 			if strings.HasPrefix(l, "Showing nodes") || strings.HasPrefix(l, "Duration") || strings.HasPrefix(l, "Type:") {

@@ -20,6 +20,38 @@ type Report struct {
 	Quick   bool      `json:"quick,omitempty"`
 	Pairs   int       `json:"pairs"`
 	Figures []*Figure `json:"figures"`
+	// Missed lists the goals missed in this run with the profile finding.
+	Missed []Missed `json:"missed,omitempty"`
+}
+
+// Missed is a goal payd misses, with what its profile shows.
+type Missed struct {
+	Figure   string `json:"figure"`
+	Name     string `json:"name"`
+	Measured string `json:"measured"`
+	Goal     string `json:"goal"`
+	Finding  string `json:"finding,omitempty"`
+	Fix      string `json:"fix,omitempty"`
+}
+
+// collectMissed fills r.Missed from the rows whose goal is not met.
+func (r *Report) collectMissed() {
+	r.Missed = nil
+	for _, f := range r.Figures {
+		for _, row := range f.Rows {
+			if row.Met == nil || *row.Met {
+				continue
+			}
+			m := Missed{Figure: row.Figure, Name: row.Name, Goal: row.Goal, Measured: num(row.Payd) + " " + row.Unit}
+			if row.Ratio != 0 {
+				m.Measured += fmt.Sprintf(" (%.2f× the baseline's %s %s)", row.Ratio, num(row.Baseline), row.Unit)
+			}
+			if fd, ok := findingFor(row.Figure); ok {
+				m.Finding, m.Fix = fd.Finding, fd.Fix
+			}
+			r.Missed = append(r.Missed, m)
+		}
+	}
 }
 
 func runCmd(dir string, name string, args ...string) (string, error) {
@@ -49,6 +81,7 @@ func (r *Report) write(out string, merge bool) error {
 			}
 		}
 	}
+	r.collectMissed()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -145,9 +178,18 @@ func (r *Report) markdown() string {
 		}
 	}
 	if len(missed) > 0 {
-		fmt.Fprintf(&b, "\nGoals missed or not measured: %s — see the notes of each figure for the profile and the fix.\n", strings.Join(slices.Compact(missed), ", "))
+		fmt.Fprintf(&b, "\nGoals missed or not measured: %s.\n", strings.Join(slices.Compact(missed), ", "))
 	} else {
 		b.WriteString("\nEvery goal is met.\n")
+	}
+	if len(r.Missed) > 0 {
+		b.WriteString("\n## Missed goals\n\nFor each goal missed in this run: what the profile captured in the same run shows (the `go tool pprof -top` output is in the figure's section below), and what would fix it. payd's code was not changed for the benchmark.\n")
+		for _, m := range r.Missed {
+			fmt.Fprintf(&b, "\n### %s — %s\n\n- Measured: %s; goal %s.\n", m.Figure, m.Name, m.Measured, m.Goal)
+			if m.Finding != "" {
+				fmt.Fprintf(&b, "- Finding: %s\n- Fix: %s\n", m.Finding, m.Fix)
+			}
+		}
 	}
 	for _, f := range r.Figures {
 		fmt.Fprintf(&b, "\n## %s. %s\n\n", f.ID, f.Title)

@@ -52,8 +52,9 @@ func figScale(e *env, f *Figure) {
 	// Warm both (connections, rate cache, pages).
 	createLoad(full, clients, e.scale(time.Second), createBody)
 	createLoad(empty, clients, e.scale(time.Second), createBody)
-	pairs := min(e.pairs, 3)
-	d := e.scale(3 * time.Second)
+	// Short rounds, many pairs: the machine's load swings within seconds.
+	pairs := 2 * e.pairs
+	d := e.scale(1500 * time.Millisecond)
 	var a, b, p99f, p99e []float64
 	for i := 0; i < pairs; i++ {
 		rf := createLoad(full, clients, d, createBody)
