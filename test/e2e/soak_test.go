@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -34,6 +36,37 @@ func rssKB(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// goMetrics reads go_memstats_heap_alloc_bytes and go_goroutines from
+// payd's /metrics (zeros if unavailable).
+func goMetrics(base string) (heap, goroutines int64) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_memstats_heap_alloc_bytes":
+			heap = int64(v)
+		case "go_goroutines":
+			goroutines = int64(v)
+		}
+	}
+	return heap, goroutines
 }
 
 // TestSoak (only with PAYD_SOAK=1, see `make soak`) creates 10,000 invoices
@@ -69,9 +102,11 @@ func TestSoak(t *testing.T) {
 
 	// Sample RSS every second.
 	type sample struct {
-		at      time.Duration
-		created int64
-		kb      int64
+		at         time.Duration
+		created    int64
+		kb         int64
+		heap       int64
+		goroutines int64
 	}
 	var (
 		samples   []sample
@@ -89,7 +124,8 @@ func TestSoak(t *testing.T) {
 		defer tick.Stop()
 		for {
 			sampleMu.Lock()
-			samples = append(samples, sample{time.Since(start), nCreated.Load(), rssKB(pid)})
+			heap, gr := goMetrics(e.payd.URL)
+			samples = append(samples, sample{time.Since(start), nCreated.Load(), rssKB(pid), heap, gr})
 			sampleMu.Unlock()
 			select {
 			case <-stopRSS:
@@ -234,16 +270,19 @@ func TestSoak(t *testing.T) {
 	for i, s := range samples {
 		peak = max(peak, s.kb)
 		if i%10 == 0 || i == len(samples)-1 {
-			trace = append(trace, fmt.Sprintf("%ds:%d/%dMB", int(s.at.Seconds()), s.created, s.kb>>10))
+			trace = append(trace, fmt.Sprintf("%ds:%d/%dMB/%dMB/%d", int(s.at.Seconds()), s.created, s.kb>>10, s.heap>>20, s.goroutines))
 		}
 	}
 	sampleMu.Unlock()
 	t.Logf("soak: %d invoices by %d clients in %s (%.0f/s, slowest create %s), %d paid, all settled at %s; RSS mid %d MB, end of load %d MB, idle after %d MB, peak %d MB (race-instrumented binary)",
 		total, clients, loadTime.Round(time.Second), float64(total)/loadTime.Seconds(), maxLat.Round(time.Millisecond),
 		len(paid), settledTime.Round(time.Second), midKB>>10, endKB>>10, idleKB>>10, peak>>10)
-	t.Logf("RSS trace (elapsed:created/RSS): %s", strings.Join(trace, " "))
+	t.Logf("trace (elapsed:created/RSS/Go heap/goroutines): %s", strings.Join(trace, " "))
 	if midKB == 0 || endKB == 0 {
 		t.Fatalf("could not read VmRSS of pid %d", pid)
+	}
+	if first, last := samples[0], samples[len(samples)-1]; last.goroutines > first.goroutines+32 {
+		t.Errorf("goroutines grew from %d to %d", first.goroutines, last.goroutines)
 	}
 	if endKB > midKB*3/2 {
 		t.Errorf("RSS grew from %d MB at mid-run to %d MB at the end of the load: not flat", midKB>>10, endKB>>10)
