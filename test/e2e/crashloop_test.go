@@ -240,6 +240,7 @@ func TestCrashLoop(t *testing.T) {
 		order   []string                          // created ids, oldest first
 	)
 	paid := map[string]crashPaid{}
+	var lastCreateErr error
 	var faults, violations, restarts int
 	var restartTotal time.Duration
 
@@ -259,6 +260,9 @@ func TestCrashLoop(t *testing.T) {
 			v, err := e.c.CreateInvoice(ctx, req, "")
 			cancel()
 			if err != nil {
+				mu.Lock()
+				lastCreateErr = err
+				mu.Unlock()
 				time.Sleep(20 * time.Millisecond)
 				continue
 			}
@@ -333,6 +337,9 @@ func TestCrashLoop(t *testing.T) {
 		}
 	}
 	loop := time.Since(start)
+	if len(got201) < iterations || len(paid) < iterations/2 {
+		t.Fatalf("the load did not run: %d invoices created, %d paid; last create error: %v\n%s", len(got201), len(paid), lastCreateErr, e.payd.Tail(20))
+	}
 
 	// No more crashes: mine, and everything must settle and be delivered.
 	mine()
