@@ -35,7 +35,12 @@ func (e *env) paydBin() string {
 	defer buildMu.Unlock()
 	if e.payd == "" && e.paydErr == nil {
 		p := filepath.Join(e.work, "payd")
-		out, err := runCmd(e.root, "go", "build", "-o", p, "./cmd/payd")
+		src, err := e.snapshot()
+		if err != nil {
+			e.paydErr = err
+			panic(fatal{err.Error()})
+		}
+		out, err := runCmd(src, "go", "build", "-o", p, "./cmd/payd")
 		if err != nil {
 			e.paydErr = fmt.Errorf("go build ./cmd/payd: %v: %s", err, strings.TrimSpace(out))
 		} else if out, err := runCmd("", p, "run", "--help"); err != nil {
@@ -79,8 +84,13 @@ func init() {
 	go func() { _ = http.ListenAndServe(addr, mux) }()
 }
 `
+	root, err := e.snapshot()
+	if err != nil {
+		e.profErr = err
+		return "", err
+	}
 	overlay := filepath.Join(e.work, "overlay.json")
-	ov, _ := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(e.root, "cmd", "payd", "zz_benchpprof.go"): src}})
+	ov, _ := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(root, "cmd", "payd", "zz_benchpprof.go"): src}})
 	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
 		e.profErr = err
 		return "", err
@@ -90,18 +100,32 @@ func init() {
 		return "", err
 	}
 	p := filepath.Join(e.work, "payd-prof")
-	out, err := runCmd(e.root, "go", "build", "-overlay", overlay, "-o", p, "./cmd/payd")
-	if err != nil {
-		// The checkout is shared with people editing it: try once more.
-		time.Sleep(10 * time.Second)
-		out, err = runCmd(e.root, "go", "build", "-overlay", overlay, "-o", p, "./cmd/payd")
-	}
+	out, err := runCmd(root, "go", "build", "-overlay", overlay, "-o", p, "./cmd/payd")
 	if err != nil {
 		e.profErr = fmt.Errorf("build profiling payd: %v: %s", err, out)
 		return "", e.profErr
 	}
 	e.prof = p
 	return p, nil
+}
+
+// snapshot exports the committed tree (git archive HEAD) into the work
+// directory once and returns its path: payd is built from what is committed,
+// not from whatever is being edited in the checkout at that moment.
+func (e *env) snapshot() (string, error) {
+	if e.src != "" {
+		return e.src, nil
+	}
+	dir := filepath.Join(e.work, "src")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("sh", "-c", `git -C "$1" archive --format=tar HEAD | tar -x -C "$2"`, "sh", e.root, dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("export HEAD: %v: %s", err, out)
+	}
+	e.src = dir
+	return dir, nil
 }
 
 func firstLine(s string) string {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/payd/payd/internal/testnode"
@@ -24,6 +26,7 @@ type env struct {
 	// forceProf profiles every figure that can be profiled, met or not.
 	forceProf bool
 	payd      string // path of the built payd binary ("" until built)
+	src       string // the exported HEAD tree payd is built from ("" until exported)
 	paydErr   error
 	prof      string // payd built with the pprof overlay
 	profErr   error
@@ -91,6 +94,21 @@ func main() {
 		}
 	}
 	defer stopNodes()
+	// Ctrl-C / SIGTERM: stop the daemons and nodes of the figure first.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		slog.Warn("interrupted: stopping daemons and nodes")
+		if t := curTB; t != nil {
+			t.cleanup()
+		}
+		stopNodes()
+		if !*keep {
+			os.RemoveAll(work)
+		}
+		os.Exit(130)
+	}()
 	rep := &Report{Machine: machine(), Started: time.Now().UTC(), Quick: *quick, Pairs: e.pairs}
 	for _, spec := range figures {
 		if len(want) > 0 && !want[spec.id] {
