@@ -24,6 +24,16 @@ import (
 // reports not ready.
 const behindBlocks = 3
 
+// syncCheckEvery is how often Run asks a healthy node whether it is syncing
+// (getblockchaininfo). While it is not, or may not be, in sync it asks after
+// every poll, so recovery shows at once.
+const syncCheckEvery = 5 * time.Second
+
+// syncSlack is how many blocks the node's validated chain may trail the
+// headers it knows before it counts as syncing at once: Core announces a
+// block's header before the block itself is downloaded and connected.
+const syncSlack = 2
+
 // maxMempoolFetch bounds the new mempool transactions fetched per poll; the
 // rest are fetched on the next polls.
 const maxMempoolFetch = 2000
@@ -44,13 +54,15 @@ type Backend struct {
 	statusMu sync.Mutex
 	status   chain.Status
 
-	retryMin time.Duration      // first backoff step; tests shorten it
-	onStatus func(chain.Status) // test hook, called with statusMu held
+	retryMin  time.Duration      // first backoff step; tests shorten it
+	syncEvery time.Duration      // syncCheckEvery; tests shorten it
+	onStatus  func(chain.Status) // test hook, called with statusMu held
 }
 
 var (
 	_ chain.Backend      = (*Backend)(nil)
 	_ chain.HeaderSource = (*Backend)(nil)
+	_ chain.BlockKnower  = (*Backend)(nil)
 )
 
 // New returns a Backend for cfg; it does not contact the node (see Check).
@@ -70,7 +82,8 @@ func New(cfg Config, log *slog.Logger) (*Backend, error) {
 		rpc:    newClient(cfg),
 		watch:  NewWatchSet(),
 
-		retryMin: 250 * time.Millisecond,
+		retryMin:  250 * time.Millisecond,
+		syncEvery: syncCheckEvery,
 	}
 	b.status.Reason = "not started"
 	return b, nil
@@ -191,6 +204,31 @@ func (b *Backend) header(ctx context.Context, hash string) (wire.BlockHeader, er
 		return hdr, fmt.Errorf("getblockheader %s: %w: header hashes to %s", hash, ErrMalformed, got)
 	}
 	return hdr, nil
+}
+
+// KnowsBlock reports whether the node has the block hash, on its best chain
+// or not (chain.BlockKnower): getblockheader answers -5 for a block it never
+// saw; btcd and Core keep an invalidated or stale block known. A header whose
+// block Core has not downloaded yet (verbose nTx 0) does not count: such a
+// node is behind, not reorged. btcd has no nTx and refuses the verbose form
+// for blocks off its best chain; the raw header decides then.
+func (b *Backend) KnowsBlock(ctx context.Context, hash string) (bool, error) {
+	var raw string
+	err := b.rpc.callInto(ctx, &raw, "getblockheader", hash, false)
+	var re *RPCError
+	if errors.As(err, &re) && re.Code == codeNoTx {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("getblockheader %s: %w", hash, err)
+	}
+	var hdr struct {
+		NTx *int64 `json:"nTx"` // Core only
+	}
+	if b.rpc.callInto(ctx, &hdr, "getblockheader", hash, true) == nil && hdr.NTx != nil && *hdr.NTx == 0 {
+		return false, nil
+	}
+	return true, nil
 }
 
 // Tip asks the node for its best block.
@@ -343,7 +381,8 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 			continue
 		}
 		bo.reset()
-		b.setStatus(func(s *chain.Status) { s.Ready, s.Reason = true, "" })
+		r.checkSync(ctx)
+		b.setStatus(r.applyHealth)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -359,6 +398,70 @@ type runner struct {
 	out     chan<- chain.Event
 	tracker *chain.Tracker
 	mem     *mempoolState
+	node    syncState
+}
+
+// syncState is what the last getblockchaininfo said about the node.
+type syncState struct {
+	checked   time.Time // last check (successful or not)
+	reason    string    // why the node is not in sync; "" when it is
+	gapSince  time.Time // since when headers > blocks at gapBlocks; zero: no gap
+	gapBlocks uint64
+}
+
+// checkSync asks the node for its sync state, at most every syncCheckEvery
+// while it is in sync, and records the verdict for applyHealth. The node is
+// syncing when it says so (initialblockdownload), when its blocks trail its
+// headers by more than syncSlack, or when they trail at all for
+// syncCheckEvery without moving (a node stuck one block behind). A failed
+// check keeps the previous verdict: the chain calls report the node's errors.
+func (r *runner) checkSync(ctx context.Context) {
+	now := time.Now()
+	st := &r.node
+	if st.reason == "" && st.gapSince.IsZero() && now.Sub(st.checked) < r.b.syncEvery {
+		return
+	}
+	st.checked = now
+	var info struct {
+		Blocks  uint64 `json:"blocks"`
+		Headers uint64 `json:"headers"`
+		IBD     bool   `json:"initialblockdownload"` // Core only
+	}
+	if err := r.b.rpc.callInto(ctx, &info, "getblockchaininfo"); err != nil {
+		r.b.log.Warn("cannot ask the node whether it is syncing", "err", err)
+		return
+	}
+	switch {
+	case info.Headers <= info.Blocks:
+		st.gapSince = time.Time{}
+	case st.gapSince.IsZero() || st.gapBlocks != info.Blocks:
+		st.gapSince, st.gapBlocks = now, info.Blocks
+	}
+	reason := ""
+	if info.IBD || info.Headers > info.Blocks+syncSlack ||
+		(!st.gapSince.IsZero() && now.Sub(st.gapSince) >= r.b.syncEvery) {
+		reason = fmt.Sprintf("node is syncing: blocks %d of headers %d", info.Blocks, info.Headers)
+	}
+	switch {
+	case reason != "" && st.reason == "":
+		r.b.log.Warn("node is syncing", "blocks", info.Blocks, "headers", info.Headers, "initial_block_download", info.IBD)
+	case reason == "" && st.reason != "":
+		r.b.log.Info("node is in sync again", "blocks", info.Blocks)
+	}
+	st.reason = reason
+}
+
+// applyHealth sets Ready after a successful sync: not ready while the node
+// is syncing (the last checkSync verdict) or behind what payd processed.
+func (r *runner) applyHealth(s *chain.Status) {
+	switch {
+	case r.node.reason != "":
+		s.Ready, s.Reason = false, r.node.reason
+	case s.TipHeight < s.Processed:
+		s.Ready, s.Reason = false, fmt.Sprintf("node is behind payd: node at %d, payd at %d", s.TipHeight, s.Processed)
+	default:
+		s.Ready, s.Reason = true, ""
+	}
 }
 
 func (r *runner) send(ctx context.Context, ev chain.Event) error {
