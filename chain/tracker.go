@@ -139,6 +139,14 @@ func (t *Tracker) Next(ctx context.Context, src HeaderSource) (Step, error) {
 			if !known {
 				return Step{Kind: StepNone}, nil
 			}
+			// It may have just caught up: disconnect only if its best
+			// chain is still shorter now that it knows our tip.
+			if tipH, err = src.TipHeight(ctx); err != nil {
+				return Step{}, fmt.Errorf("tip height: %w", err)
+			}
+			if tipH >= local.Height {
+				return Step{Kind: StepNone}, nil // the next call compares hashes
+			}
 		}
 		return t.disconnectStep(local)
 	}

@@ -10,10 +10,11 @@ import (
 // fakeSource is a node's best chain (index = height) plus the other blocks
 // it knows (stale or invalidated branches).
 type fakeSource struct {
-	best  []BlockRef
-	known map[string]bool
-	err   error // returned by KnowsBlock
-	asked int   // KnowsBlock calls
+	best    []BlockRef
+	known   map[string]bool
+	err     error      // returned by KnowsBlock
+	catchUp []BlockRef // best chain from KnowsBlock on
+	asked   int        // KnowsBlock calls
 }
 
 func (f *fakeSource) TipHeight(context.Context) (uint64, error) { return uint64(len(f.best) - 1), nil }
@@ -32,6 +33,9 @@ func (k knowing) KnowsBlock(_ context.Context, hash string) (bool, error) {
 	k.asked++
 	if k.err != nil {
 		return false, k.err
+	}
+	if k.catchUp != nil { // the node caught up since TipHeight answered
+		k.best, k.catchUp = k.catchUp, nil
 	}
 	for _, b := range k.best {
 		if b.Hash == hash {
@@ -79,6 +83,8 @@ func TestTrackerNext(t *testing.T) {
 			Step{Kind: StepDisconnect, Block: main[10]}, nil, 1},
 		{"cannot tell: not a BlockKnower", &fakeSource{best: main[:8]},
 			Step{Kind: StepDisconnect, Block: main[10]}, nil, -1},
+		{"node catches up while asked", knowing{&fakeSource{best: main[:8], catchUp: main}},
+			Step{Kind: StepNone}, nil, 1},
 		{"KnowsBlock fails", knowing{&fakeSource{best: main[:8], err: errNode}},
 			Step{}, errNode, 1},
 	}

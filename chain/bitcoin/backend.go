@@ -428,7 +428,9 @@ func (r *runner) checkSync(ctx context.Context) {
 		IBD     bool   `json:"initialblockdownload"` // Core only
 	}
 	if err := r.b.rpc.callInto(ctx, &info, "getblockchaininfo"); err != nil {
-		r.b.log.Warn("cannot ask the node whether it is syncing", "err", err)
+		if ctx.Err() == nil {
+			r.b.log.Warn("cannot ask the node whether it is syncing", "err", err)
+		}
 		return
 	}
 	switch {

@@ -2,6 +2,7 @@ package evm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,10 @@ import (
 
 	"github.com/payd/payd/chain"
 )
+
+// syncCheckEvery is how often Run asks a node that looks in sync whether it
+// is syncing (eth_syncing). While it is not in sync it asks on every poll.
+const syncCheckEvery = 5 * time.Second
 
 // Backend follows one EVM chain on one node and reports native and ERC-20
 // transfers to watched addresses. Create one per configured chain with New.
@@ -33,11 +38,16 @@ type Backend struct {
 
 	cache logCache // catch-up logs, used only by Run's goroutine
 
+	syncEvery time.Duration // syncCheckEvery; tests shorten it
+
 	mu     sync.Mutex
 	status chain.Status
 }
 
-var _ chain.Backend = (*Backend)(nil)
+var (
+	_ chain.Backend     = (*Backend)(nil)
+	_ chain.BlockKnower = (*headers)(nil)
+)
 
 // New returns a Backend for cfg. It does not contact the node; Check does.
 func New(cfg Config, log *slog.Logger) (*Backend, error) {
@@ -60,6 +70,8 @@ func New(cfg Config, log *slog.Logger) (*Backend, error) {
 		watch: w,
 		scan:  NewScanner(cfg, w),
 		wake:  make(chan struct{}, 1),
+
+		syncEvery: syncCheckEvery,
 	}
 	for _, t := range cfg.Tokens {
 		b.tokens = append(b.tokens, common.HexToAddress(t.Contract).Hex())
@@ -206,6 +218,81 @@ func (h *headers) HeaderByHeight(ctx context.Context, height uint64) (chain.Bloc
 	return ref, nil
 }
 
+// KnowsBlock reports whether the node has the block hash, on its best chain
+// or not (chain.BlockKnower): eth_getBlockByHash answers null for a block it
+// never saw (or has dropped), so a node that is merely behind is no reorg.
+func (h *headers) KnowsBlock(ctx context.Context, hash string) (bool, error) {
+	var blk *struct {
+		Hash string `json:"hash"`
+	}
+	if err := h.b.rpc.call(ctx, &blk, "eth_getBlockByHash", hash, false); err != nil {
+		return false, err
+	}
+	return blk != nil, nil
+}
+
+// syncState is what the last eth_syncing said; Run's goroutine owns it.
+type syncState struct {
+	checked time.Time // last check (successful or not)
+	reason  string    // why the node is not in sync; "" when it is
+}
+
+// checkSync asks eth_syncing at most every syncEvery (every call with force)
+// and records the verdict: anything but false means the node is syncing. A
+// node that does not know the method counts as in sync; other failures keep
+// the previous verdict (the chain calls report the node's errors).
+func (b *Backend) checkSync(ctx context.Context, st *syncState, force bool) {
+	now := time.Now()
+	if !force && now.Sub(st.checked) < b.syncEvery {
+		return
+	}
+	st.checked = now
+	var raw json.RawMessage
+	err := b.rpc.call(ctx, &raw, "eth_syncing")
+	var re *RPCError
+	if errors.As(err, &re) {
+		b.log.Debug("node cannot say whether it is syncing", "err", err)
+		raw = json.RawMessage("false")
+	} else if err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("cannot ask the node whether it is syncing", "err", err)
+		}
+		return
+	}
+	reason := ""
+	if s := strings.TrimSpace(string(raw)); s != "false" && s != "" {
+		var p struct {
+			Current u64 `json:"currentBlock"`
+			Highest u64 `json:"highestBlock"`
+		}
+		if json.Unmarshal(raw, &p) == nil {
+			reason = fmt.Sprintf("node is syncing: block %d of %d", uint64(p.Current), uint64(p.Highest))
+		} else {
+			reason = fmt.Sprintf("node is syncing: eth_syncing says %.80s", s)
+		}
+	}
+	switch {
+	case reason != "" && st.reason == "":
+		b.log.Warn("node is syncing", "reason", reason)
+	case reason == "" && st.reason != "":
+		b.log.Info("node is in sync again")
+	}
+	st.reason = reason
+}
+
+// applyHealth sets Ready after a step succeeded: not ready while the node is
+// syncing (the last checkSync verdict) or behind what payd processed.
+func applyHealth(s *chain.Status, syncing string) {
+	switch {
+	case syncing != "":
+		s.Ready, s.Reason = false, syncing
+	case s.TipHeight < s.Processed:
+		s.Ready, s.Reason = false, fmt.Sprintf("node is behind payd: node at %d, payd at %d", s.TipHeight, s.Processed)
+	default:
+		s.Ready, s.Reason = true, ""
+	}
+}
+
 // Run follows the chain and sends events to out until ctx is done (then it
 // returns nil). recent is the processed tail, oldest first; Run resumes after
 // its last block. Node errors are logged, reported through Status and retried
@@ -229,6 +316,7 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 	src := &headers{b: b}
 	bo := backoff{min: b.cfg.PollInterval / 2, max: 30 * time.Second}
 	checked := false
+	var node syncState
 	for ctx.Err() == nil {
 		if !checked {
 			if err := b.Check(ctx); err != nil {
@@ -262,7 +350,8 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 		switch step.Kind {
 		case chain.StepNone:
 			bo.reset()
-			b.setStatus(func(s *chain.Status) { s.Ready, s.Reason = true, "" })
+			b.checkSync(ctx, &node, node.reason != "")
+			b.setStatus(func(s *chain.Status) { applyHealth(s, node.reason) })
 			b.idle(ctx)
 		case chain.StepConnect:
 			ev, err := b.connect(ctx, step.Block, src.tip)
@@ -283,7 +372,11 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 				return fmt.Errorf("evm %s: %w", b.cfg.Name, err) // a bug: Next promised it builds on the tip
 			}
 			bo.reset()
-			b.setStatus(func(s *chain.Status) { s.Processed, s.Ready, s.Reason = step.Block.Height, true, "" })
+			b.checkSync(ctx, &node, false)
+			b.setStatus(func(s *chain.Status) {
+				s.Processed = step.Block.Height
+				applyHealth(s, node.reason)
+			})
 		case chain.StepDisconnect:
 			if fin, ok := b.finalized(ctx); ok && step.Block.Height <= fin.Height {
 				// The node contradicts itself; undoing "final" payments on its word
