@@ -220,9 +220,6 @@ func machine() Machine {
 	}
 	if b, err := runCmd("", "git", "rev-parse", "--short", "HEAD"); err == nil {
 		m.Commit = strings.TrimSpace(b)
-		if s, err := runCmd("", "git", "status", "--porcelain", "--untracked-files=no"); err == nil && strings.TrimSpace(s) != "" {
-			m.Commit += "+dirty"
-		}
 	}
 	return m
 }

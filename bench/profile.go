@@ -94,7 +94,11 @@ func topOf(path, bin string, extra ...string) []string {
 	// flat, cum, and cum of payd's own functions only (where in payd the
 	// time goes, below the HTTP and SQL plumbing).
 	for _, sort := range []string{"-flat", "-cum", "-cum -show=payd/payd/[a-z]"} {
-		args := append([]string{"tool", "pprof", "-top", "-nodecount=12"}, extra...)
+		n := "-nodecount=12"
+		if strings.Contains(sort, "-show") {
+			n = "-nodecount=25"
+		}
+		args := append([]string{"tool", "pprof", "-top", n}, extra...)
 		args = append(args, strings.Fields(sort)...)
 		if bin != "" {
 			args = append(args, bin)

@@ -92,14 +92,17 @@ func ratios(a, b []float64) []float64 {
 	return out
 }
 
-// nsPerOp runs f repeatedly for about d and returns the time per call.
+// nsPerOp runs f repeatedly for about d and returns the median time of one
+// call: on a shared machine a mean absorbs every preemption by other work,
+// the median of calls a few ms long does not.
 func nsPerOp(d time.Duration, f func()) float64 {
 	f() // warm
-	n := 0
+	var ds []time.Duration
 	start := time.Now()
-	for time.Since(start) < d {
+	for time.Since(start) < d || len(ds) < 5 {
+		t0 := time.Now()
 		f()
-		n++
+		ds = append(ds, time.Since(t0))
 	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n)
+	return float64(percentile(ds, 50).Nanoseconds())
 }

@@ -56,7 +56,7 @@ func figBitcoinScan(e *env, f *Figure) {
 	)
 	f.note("Synthetic mainnet-like block (bitcointest.Block): %d transactions, %.2f MB raw, %.2f MB as a getblock <hash> 0 reply; %d watched scripts (P2WPKH/P2TR/P2PKH mix), %d of the block's outputs watched.",
 		nTx, float64(len(raw))/1e6, float64(len(body))/1e6, ws.Len(), hits)
-	f.note("payd: chain/bitcoin.ScanRawBlock (2a) and ScanBlockResponse (2b) — the functions the backend runs per block. Baseline: wire.MsgBlock.Deserialize of the same raw bytes (no matching, no hex). %d interleaved rounds (2a, baseline, 2b) of ≥%s each; per-round ratios, median reported.", e.pairs, d)
+	f.note("payd: chain/bitcoin.ScanRawBlock (2a) and ScanBlockResponse (2b) — the functions the backend runs per block. Baseline: wire.MsgBlock.Deserialize of the same raw bytes (no matching, no hex). %d interleaved rounds (2a, baseline, 2b) of ≥%s each, each round's value the median time of one call; per-round ratios, median reported.", e.pairs, d)
 	if !okA {
 		f.Profile = append(f.Profile, profileInProcess(e.work, "fig2a", 3*time.Second, scanRaw)...)
 	}
@@ -100,7 +100,7 @@ func figEVMScan(e *env, f *Figure) {
 	f.Rows = append(f.Rows, Row{Figure: "3", Name: "EVM block scan (300 txs + 2,000 Transfer logs) → matched transfers", Payd: median(a) / 1e6, Baseline: median(b) / 1e6, Unit: "ms/block", Ratio: r, Goal: "≤ 1.5× baseline", Met: met(ok)})
 	f.note("Synthetic responses (evmtest.Generate): eth_getBlockByHash(…, true) body %.0f KB with %d transactions, eth_getLogs body %.0f KB with %d Transfer logs; %d watched addresses, %d transactions and %d logs pay one of them.",
 		float64(len(d.BlockResponse))/1e3, txs, float64(len(d.LogsResponse))/1e3, logs, w.Len(), hits, hits)
-	f.note("payd: chain/evm.Scanner.Scan (jsontext stream decode of only the needed fields + matching), as the backend runs it per block. Baseline: evmtest.BaselineDecode — encoding/json into structs of only the fields payd needs, as strings, no matching. %d interleaved pairs of ≥%s each; median ratio.", e.pairs, dur)
+	f.note("payd: chain/evm.Scanner.Scan (jsontext stream decode of only the needed fields + matching), as the backend runs it per block. Baseline: evmtest.BaselineDecode — encoding/json into structs of only the fields payd needs, as strings, no matching. %d interleaved pairs of ≥%s each, each the median time of one call; median ratio.", e.pairs, dur)
 	if !ok {
 		f.Profile = profileInProcess(e.work, "fig3", 3*time.Second, scan)
 	}
