@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -64,6 +65,7 @@ func main() {
 	forceProf := flag.Bool("profile", false, "capture the profiles even for goals that are met")
 	keep := flag.Bool("keep", false, "keep the work directory (profiles, logs, databases)")
 	verbose := flag.Bool("v", false, "debug logging")
+	render := flag.Bool("render", false, "measure nothing: rewrite docs/benchmarks.md from bench/results.json (after editing the findings)")
 	flag.Parse()
 	lvl := slog.LevelInfo
 	if *verbose {
@@ -78,6 +80,20 @@ func main() {
 	}
 	if *out == "" {
 		*out = root
+	}
+	if *render {
+		b, err := os.ReadFile(filepath.Join(*out, "bench", "results.json"))
+		if err != nil {
+			fatalf("%v", err)
+		}
+		var rep Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			fatalf("results.json: %v", err)
+		}
+		if err := rep.write(*out, false); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	work, err := os.MkdirTemp("", "payd-bench-")
 	if err != nil {

@@ -57,6 +57,7 @@ func figWebhook(e *env, f *Figure) {
 		Row{Figure: "5-timeout", Name: "… same, while a second endpoint times out on every call (baseline: the row above)", Payd: median(withBad), Baseline: median(healthy), Unit: "events/s", Ratio: rBad, Goal: "drop < 10 % (≥ 0.9×)", Met: met(ok)},
 	)
 	f.value("timeout_endpoint_calls", float64(rcv.badCalls.Load()))
+	f.note("timeout_endpoint_calls is how many calls the never-answering endpoint received during the whole figure (each ends by the %s timeout).", timeout)
 	f.note("The real `payd run` (events [\"*\"], webhooks.timeout %s, concurrency 16, retries pushed out to 1 h so none fall inside the run), two daemons on the same btcd: one with only the healthy endpoint, one with the healthy endpoint plus a second endpoint that never answers (every call to it ends by payd's timeout). Per round: the receiver holds every call to the healthy endpoint, %d invoices are created over the API (%d invoice.created events), then the receiver lets go and the rate is events / (time from release until the %d-th distinct event was answered).", timeout, n, n, n)
 	f.note("%d pairs interleaved one-endpoint/two-endpoint; ratio = two-endpoint rate / one-endpoint rate, median.", e.pairs)
 	f.note("Baseline of the first row (no goal; it shows the ceiling): the bench itself POSTing the same number of signed ~1.5 KB JSON bodies (HMAC-SHA256 Payd-Signature) to the same held-then-released receiver with 16 concurrent keep-alive clients.")
