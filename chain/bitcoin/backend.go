@@ -318,6 +318,9 @@ func (b *Backend) transfers(outs []Output, ref *chain.BlockRef) []chain.Transfer
 // BlockConnected one block at a time, then diffs the mempool. Every send
 // blocks until the consumer reads it. Node errors are logged, reported
 // through Status and retried with backoff; a block is never skipped.
+// Status is also not ready while the node syncs (checkSync) or its tip is
+// below what payd processed; a node that never saw payd's tip is waited
+// for, not reorged (KnowsBlock).
 // Returns chain.ErrDeepReorg when the node forked below recent.
 func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- chain.Event) error {
 	defer func() {

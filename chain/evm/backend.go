@@ -297,7 +297,9 @@ func applyHealth(s *chain.Status, syncing string) {
 // returns nil). recent is the processed tail, oldest first; Run resumes after
 // its last block. Node errors are logged, reported through Status and retried
 // with backoff; Run returns an error only for a reorg deeper than recent
-// (chain.ErrDeepReorg).
+// (chain.ErrDeepReorg). Status is also not ready while eth_syncing is not
+// false or the node's tip is below what payd processed; a node that never
+// saw payd's tip is waited for, not reorged (KnowsBlock).
 func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- chain.Event) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
