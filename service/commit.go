@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/payd/payd/invoice"
@@ -12,9 +13,9 @@ import (
 // Group commit (PERF.md): SQLite commits one transaction at a time through
 // one writer connection, so concurrent invoice creations queue up. The first
 // caller to find no write in flight becomes the leader: it takes everything
-// queued so far, writes it in ONE transaction (one savepoint per invoice, so
-// one bad invoice does not fail the others) and hands each caller its own
-// result; callers that arrived meanwhile form the next batch. Under load a
+// queued so far, writes it in ONE transaction (retrying each invoice alone if
+// that fails, so one bad invoice does not fail the others) and hands each
+// caller its own result; callers that arrived meanwhile form the next batch. Under load a
 // batch holds as many invoices as arrived during the previous commit; alone,
 // a creation commits at once.
 
@@ -72,38 +73,73 @@ func (s *Service) insert(ctx context.Context, inv *invoice.Invoice) (invoice.Eve
 	return j.ev, j.err
 }
 
-// writeBatch writes every job of a batch in one transaction.
+// writeBatch writes every job of a batch in one transaction: one counter
+// update per chain for the whole batch, then each invoice and its event. If
+// that transaction fails, each job is retried in its own transaction, so one
+// bad invoice fails alone.
 func (s *Service) writeBatch(ctx context.Context, batch []*createJob) {
 	err := s.d.DB.Write(ctx, func(tx *store.Tx) error {
-		for i, j := range batch {
-			sp := fmt.Sprintf("inv%d", i)
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+		// Reserve the batch's derivation indexes, one statement per chain.
+		need := map[string]int{}
+		for _, j := range batch {
+			for _, c := range jobChains(j) {
+				need[c]++
+			}
+		}
+		next := map[string]uint32{}
+		for c, n := range need {
+			first, err := tx.NextIndexes(ctx, c, n)
+			if err != nil {
 				return err
 			}
-			j.err = s.insertOne(ctx, tx, j)
-			if j.err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+			next[c] = first
+		}
+		for _, j := range batch {
+			if err := s.insertOne(ctx, tx, j, next); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	for _, j := range batch {
-		if err != nil && j.err == nil {
+	if err != nil && len(batch) > 1 {
+		for _, j := range batch {
+			j.err = s.d.DB.Write(ctx, func(tx *store.Tx) error {
+				next := map[string]uint32{}
+				for _, c := range jobChains(j) {
+					first, err := tx.NextIndexes(ctx, c, 1)
+					if err != nil {
+						return err
+					}
+					next[c] = first
+				}
+				return s.insertOne(ctx, tx, j, next)
+			})
+		}
+	} else {
+		for _, j := range batch {
 			j.err = err
 		}
+	}
+	for _, j := range batch {
 		close(j.done)
 	}
 	s.prefill()
 }
 
-// insertOne allocates one address per chain and stores the invoice and its
-// event inside tx.
-func (s *Service) insertOne(ctx context.Context, tx *store.Tx, j *createJob) error {
+// jobChains lists the distinct chains of a job's methods (one address each).
+func jobChains(j *createJob) []string {
+	var out []string
+	for _, m := range j.inv.Methods {
+		if !slices.Contains(out, m.Chain) {
+			out = append(out, m.Chain)
+		}
+	}
+	return out
+}
+
+// insertOne gives the invoice one address per chain from the reserved
+// indexes (next, advanced as used) and stores it and its event inside tx.
+func (s *Service) insertOne(ctx context.Context, tx *store.Tx, j *createJob, next map[string]uint32) error {
 	inv := j.inv
 	addrs := map[string]invoice.Method{}
 	for i := range inv.Methods {
@@ -112,10 +148,8 @@ func (s *Service) insertOne(ctx context.Context, tx *store.Tx, j *createJob) err
 			m.Address, m.DeriveIdx = a.Address, a.DeriveIdx
 			continue
 		}
-		idx, err := tx.NextIndex(ctx, m.Chain)
-		if err != nil {
-			return err
-		}
+		idx := next[m.Chain]
+		next[m.Chain] = idx + 1
 		addr, err := s.address(m.Chain, idx)
 		if err != nil {
 			return err

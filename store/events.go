@@ -14,7 +14,7 @@ import (
 func (tx *Tx) InsertEvents(ctx context.Context, evs []invoice.Event) error {
 	for i := range evs {
 		e := &evs[i]
-		res, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, invoice_id, created_at, payload) VALUES (?, ?, ?, ?, ?)`,
+		res, err := tx.exec(ctx, `INSERT INTO events (id, type, invoice_id, created_at, payload) VALUES (?, ?, ?, ?, ?)`,
 			e.ID, string(e.Type), e.InvoiceID, unix(e.CreatedAt), string(e.Payload))
 		if err != nil {
 			return fmt.Errorf("store: insert event %s: %w", e.ID, err)

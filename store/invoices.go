@@ -22,7 +22,7 @@ type querier interface {
 // deposit address as the invoice's (one row per chain address: the methods of
 // one chain share it). An address already handed out → ErrConflict.
 func (tx *Tx) InsertInvoice(ctx context.Context, inv *invoice.Invoice) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO invoices (id, status, exception, amount, currency, currency_decimals, currency_fiat,
+	_, err := tx.exec(ctx, `INSERT INTO invoices (id, status, exception, amount, currency, currency_decimals, currency_fiat,
 		order_id, description, metadata, redirect_url, tolerance_bp, created_at, expires_at, settled_at, monitor_until, sequence, link_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		inv.ID, string(inv.Status), string(inv.Exception), inv.Amount.String(), inv.Currency.Code, inv.Currency.Decimals, inv.Currency.Fiat,
@@ -33,7 +33,7 @@ func (tx *Tx) InsertInvoice(ctx context.Context, inv *invoice.Invoice) error {
 	}
 	seen := map[string]bool{}
 	for i, m := range inv.Methods {
-		_, err := tx.ExecContext(ctx, `INSERT INTO invoice_methods (invoice_id, method, chain, kind, chain_id, asset, asset_decimals, token,
+		_, err := tx.exec(ctx, `INSERT INTO invoice_methods (invoice_id, method, chain, kind, chain_id, asset, asset_decimals, token,
 			address, derive_index, amount_due, rate, rate_source, rate_time, confirmations_required, position)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			inv.ID, m.Method, m.Chain, string(m.Kind), m.ChainID, m.Asset.Code, m.Asset.Decimals, m.Token,
@@ -46,7 +46,7 @@ func (tx *Tx) InsertInvoice(ctx context.Context, inv *invoice.Invoice) error {
 			continue
 		}
 		seen[key] = true
-		_, err = tx.ExecContext(ctx, `INSERT INTO addresses (chain, address, derive_index, invoice_id, created_at, watch_until) VALUES (?, ?, ?, ?, ?, ?)`,
+		_, err = tx.exec(ctx, `INSERT INTO addresses (chain, address, derive_index, invoice_id, created_at, watch_until) VALUES (?, ?, ?, ?, ?, ?)`,
 			m.Chain, m.Address, m.DeriveIdx, inv.ID, unix(inv.CreatedAt), unix(inv.MonitorUntil))
 		if err != nil {
 			if isUnique(err) {
@@ -67,7 +67,7 @@ func (tx *Tx) InsertInvoice(ctx context.Context, inv *invoice.Invoice) error {
 // monitor_until and sequence, and inserts or updates its payments (by id).
 // When monitor_until moved, its addresses are watched until then too.
 func (tx *Tx) SaveInvoice(ctx context.Context, inv *invoice.Invoice) error {
-	res, err := tx.ExecContext(ctx, `UPDATE invoices SET status = ?, exception = ?, settled_at = ?, monitor_until = ?, sequence = ?, expires_at = ? WHERE id = ?`,
+	res, err := tx.exec(ctx, `UPDATE invoices SET status = ?, exception = ?, settled_at = ?, monitor_until = ?, sequence = ?, expires_at = ? WHERE id = ?`,
 		string(inv.Status), string(inv.Exception), nullTime(inv.SettledAt), unix(inv.MonitorUntil), inv.Sequence, unix(inv.ExpiresAt), inv.ID)
 	if err != nil {
 		return fmt.Errorf("store: save invoice %s: %w", inv.ID, err)
@@ -75,7 +75,7 @@ func (tx *Tx) SaveInvoice(ctx context.Context, inv *invoice.Invoice) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE addresses SET watch_until = ? WHERE invoice_id = ? AND watch_until < ?`,
+	if _, err := tx.exec(ctx, `UPDATE addresses SET watch_until = ? WHERE invoice_id = ? AND watch_until < ?`,
 		unix(inv.MonitorUntil), inv.ID, unix(inv.MonitorUntil)); err != nil {
 		return fmt.Errorf("store: extend watch of %s: %w", inv.ID, err)
 	}
@@ -96,7 +96,7 @@ func (tx *Tx) upsertPayment(ctx context.Context, inv *invoice.Invoice, p *invoic
 	if p.Status == invoice.PaymentConfirmed && !p.ConfirmedAt.IsZero() {
 		confirmedAt = unix(p.ConfirmedAt)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO payments (id, invoice_id, method, chain, txid, output_index, address, amount,
+	_, err := tx.exec(ctx, `INSERT INTO payments (id, invoice_id, method, chain, txid, output_index, address, amount,
 		block_height, block_hash, confirmations, status, rbf, seen_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET block_height = excluded.block_height, block_hash = excluded.block_hash,
 		confirmations = excluded.confirmations, status = excluded.status, rbf = excluded.rbf,
@@ -291,17 +291,22 @@ func (db *DB) InvoiceExists(ctx context.Context, id string) (bool, error) {
 }
 
 // NextIndex hands out the next derivation index of a chain's key: monotonic,
-// never reused. keyID identifies the key (a changed key restarts nothing: the
-// counter only grows).
+// never reused.
 func (tx *Tx) NextIndex(ctx context.Context, chainName string) (uint32, error) {
+	return tx.NextIndexes(ctx, chainName, 1)
+}
+
+// NextIndexes hands out n consecutive derivation indexes of a chain's key
+// and returns the first.
+func (tx *Tx) NextIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
 	var next int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, 1)
-		ON CONFLICT (chain) DO UPDATE SET next_index = next_index + 1 RETURNING next_index - 1`, chainName).Scan(&next)
+	err := tx.queryRow(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)
+		ON CONFLICT (chain) DO UPDATE SET next_index = next_index + excluded.next_index RETURNING next_index - ?`, chainName, n, n).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("store: next index of %s: %w", chainName, err)
 	}
-	if next > 1<<31-1 {
-		return 0, fmt.Errorf("store: derivation index of %s exhausted", chainName)
+	if next+int64(n) > 1<<31 {
+		return 0, fmt.Errorf("store: derivation indexes of %s exhausted", chainName)
 	}
 	return uint32(next), nil
 }

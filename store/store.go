@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,6 +68,10 @@ type DB struct {
 	path string
 	lock *os.File
 	now  func() time.Time
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // hot write statements, prepared once on the writer
+	wanted map[string]bool      // hot statements to prepare before the next write
 }
 
 // Open opens (creating if needed) the database at path. It does not migrate.
@@ -141,6 +146,12 @@ func (db *DB) Path() string { return db.path }
 // Close closes the connections and releases the lock.
 func (db *DB) Close() error {
 	var err error
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		_ = st.Close()
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
 	if db.r != nil {
 		err = errors.Join(err, db.r.Close())
 	}
@@ -162,17 +173,88 @@ func (db *DB) Writer() *sql.DB { return db.w }
 func (db *DB) Reader() *sql.DB { return db.r }
 
 // Tx is a write transaction.
-type Tx struct{ *sql.Tx }
+type Tx struct {
+	*sql.Tx
+	db *DB
+}
+
+// exec runs a hot write statement through the writer's prepared-statement
+// cache (SQLite parses each statement once instead of on every call). A
+// statement not prepared yet runs unprepared and is prepared before the next
+// transaction begins: preparing inside one would wait for the writer
+// connection this transaction holds.
+func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := tx.db.cached(q); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// queryRow is exec for a statement that returns one row.
+func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := tx.db.cached(q); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
+
+// cached returns q's prepared statement, or nil after noting q as wanted.
+func (db *DB) cached(q string) *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if st, ok := db.stmts[q]; ok {
+		return st
+	}
+	if db.wanted == nil {
+		db.wanted = map[string]bool{}
+	}
+	db.wanted[q] = true
+	return nil
+}
+
+// prepareWanted prepares the statements transactions asked for; called with
+// no transaction open by this goroutine.
+func (db *DB) prepareWanted(ctx context.Context) {
+	db.stmtMu.Lock()
+	var qs []string
+	for q := range db.wanted {
+		qs = append(qs, q)
+	}
+	db.wanted = nil
+	db.stmtMu.Unlock()
+	for _, q := range qs {
+		st, err := db.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue // runs unprepared; the error shows where it runs
+		}
+		db.stmtMu.Lock()
+		if db.stmts == nil {
+			db.stmts = map[string]*sql.Stmt{}
+		}
+		if _, dup := db.stmts[q]; dup {
+			_ = st.Close()
+		} else {
+			db.stmts[q] = st
+		}
+		db.stmtMu.Unlock()
+	}
+}
 
 // Write runs fn in one IMMEDIATE transaction on the writer connection and
 // commits it if fn returns nil. Every state change and the events it causes go
 // through one Write.
 func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
+	db.stmtMu.Lock()
+	want := len(db.wanted) > 0
+	db.stmtMu.Unlock()
+	if want {
+		db.prepareWanted(ctx)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Tx{tx}); err != nil {
+	if err := fn(&Tx{Tx: tx, db: db}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -23,9 +23,9 @@ type batch struct {
 	window time.Duration
 	view   invoice.ViewOptions
 	log    *slog.Logger
-	// liveSince is when the watcher started following the chain: blocks
-	// stamped earlier were mined while payd was not watching.
-	liveSince time.Time
+	// catchUpTo is the node's tip height when the watcher started: blocks
+	// up to it were mined while payd was not watching (0 = unknown).
+	catchUpTo uint64
 }
 
 type entry struct {
@@ -107,7 +107,7 @@ func (b *batch) transfer(ctx context.Context, tr chain.Transfer) error {
 		return nil
 	}
 	seen := b.now
-	if tr.Block != nil && !tr.Block.Time.IsZero() && tr.Block.Time.Before(b.liveSince) && tr.Block.Time.Before(seen) {
+	if tr.Block != nil && tr.Block.Height <= b.catchUpTo && !tr.Block.Time.IsZero() && tr.Block.Time.Before(seen) {
 		// Caught up after downtime: the block was mined before this watcher
 		// was following the chain, so the payment arrived no later than its
 		// block. (While following live, a block's own timestamp is not

@@ -45,8 +45,9 @@ type Watcher struct {
 	d    Deps
 	name string
 	tip  uint64
-	// liveSince is when Run started following the chain.
-	liveSince time.Time
+	// catchUpTo is the node's tip height when Run started (0 until known):
+	// blocks up to it are caught up, later ones are seen live.
+	catchUpTo uint64
 }
 
 // New returns a Watcher for d.Backend's chain.
@@ -77,7 +78,10 @@ func New(cfg Config, d Deps) *Watcher {
 // and handles its events until ctx is done or the backend fails.
 func (w *Watcher) Run(ctx context.Context) error {
 	now := w.d.Now()
-	w.liveSince = now
+	w.catchUpTo = 0
+	if tip, err := w.tipNow(ctx); err == nil {
+		w.catchUpTo = tip
+	}
 	addrs, err := w.d.DB.WatchedAddresses(ctx, w.name, now)
 	if err != nil {
 		return err
@@ -135,6 +139,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
+// tipNow asks the node for its tip height, briefly.
+func (w *Watcher) tipNow(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tip, err := w.d.Backend.Tip(ctx)
+	return tip.Height, err
+}
+
 // handle applies one chain event in one write transaction.
 func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 	now := w.d.Now()
@@ -142,7 +154,13 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 	var out []invoice.Event
 	err := w.d.DB.Write(ctx, func(tx *store.Tx) error {
 		b := newBatch(tx, now, w.cfg.MonitoringWindow, w.cfg.View, w.d.Log)
-		b.liveSince = w.liveSince
+		if w.catchUpTo == 0 && ev.Type == chain.BlockConnected {
+			// The node was down when Run started: ask again now.
+			if tip, err := w.tipNow(ctx); err == nil {
+				w.catchUpTo = tip
+			}
+		}
+		b.catchUpTo = w.catchUpTo
 		switch ev.Type {
 		case chain.BlockConnected:
 			if err := tx.ConnectBlock(ctx, w.name, ev.Block, w.cfg.Keep); err != nil {

@@ -310,6 +310,7 @@ func TestExpiryLatePaymentAndCatchUp(t *testing.T) {
 	e.stop()
 	onTime := bref(12, "m")
 	onTime.Time = t0.Add(10 * time.Minute)
+	e.fake.SetTip(onTime) // mined while payd was down
 	e.start()
 	e.send(block(onTime, tr("addr-c", "t2", 0, 100_000, nil)))
 	if r := e.fake.Recent(); len(r) != 2 || r[1].Hash != "m11" {

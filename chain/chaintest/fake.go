@@ -101,6 +101,14 @@ func (f *Fake) Send(ctx context.Context, ev chain.Event) error {
 	}
 }
 
+// SetTip sets the tip the fake node reports (as if blocks were mined while
+// nobody followed it).
+func (f *Fake) SetTip(b chain.BlockRef) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tip = b
+}
+
 // Tip implements chain.Backend.
 func (f *Fake) Tip(context.Context) (chain.BlockRef, error) {
 	f.mu.Lock()
