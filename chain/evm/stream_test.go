@@ -88,13 +88,13 @@ func caseVariant(body []byte) bool {
 	}
 	for _, n := range []string{"result", "error", "number", "hash", "parenthash", "timestamp", "logsbloom", "transactions",
 		"to", "value", "address", "topics", "data", "blocknumber", "blockhash", "transactionhash", "transactionindex", "logindex", "removed"} {
-		low := bytes.ToLower(body)
+		low := asciiLower(body)
 		for i := 0; ; {
 			j := bytes.Index(low[i:], []byte(`"`+n+`"`))
 			if j < 0 {
 				break
 			}
-			if !bytes.Equal(body[i+j:i+j+len(n)+2], bytes.ToLower(body[i+j:i+j+len(n)+2])) &&
+			if !bytes.Equal(body[i+j:i+j+len(n)+2], asciiLower(body[i+j:i+j+len(n)+2])) &&
 				!isOurs(string(body[i+j+1:i+j+1+len(n)])) {
 				return true
 			}
@@ -102,6 +102,19 @@ func caseVariant(body []byte) bool {
 		}
 	}
 	return false
+}
+
+// asciiLower lower-cases A–Z only, keeping every byte in place (bytes.ToLower
+// turns invalid UTF-8 into longer replacement runes, shifting the indexes).
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }
 
 func isOurs(name string) bool {
