@@ -38,6 +38,10 @@ func (e *AmountError) Error() string { return e.Problem }
 // Unwrap makes errors.Is(err, ErrAmount) true.
 func (e *AmountError) Unwrap() error { return ErrAmount }
 
+// maxIntDigits bounds the integer part: far above any real amount, and low
+// enough that every parsed amount also formats within the 100-character limit.
+const maxIntDigits = 60
+
 // ParseAmount parses a plain decimal string ("25.00", "0.00041234") into base
 // units of an asset with the given decimals. It rejects signs, exponents,
 // spaces, empty parts and more decimals than the asset has: money is never
@@ -65,6 +69,9 @@ func ParseAmount(s string, decimals int, code string) (*big.Int, error) {
 				return bad("amount %q must be a plain decimal number like \"25.00\"", s)
 			}
 		}
+	}
+	if len(intPart) > maxIntDigits {
+		return bad("amount is too large")
 	}
 	if len(intPart) > 1 && intPart[0] == '0' {
 		return bad("amount %q has a leading zero", s)
