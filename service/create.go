@@ -311,15 +311,8 @@ func (s *Service) price(ctx context.Context, spec MethodSpec, amount *big.Int, c
 // per chain and stores the invoice with its invoice.created event in one
 // transaction; then it starts watching the addresses and returns.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*invoice.Invoice, error) {
-	p, err := s.validate(ctx, req)
+	p, err := s.checked(ctx, req)
 	if err != nil {
-		var se *Error
-		if errors.As(err, &se) {
-			return nil, se
-		}
-		if errors.Is(err, rates.ErrNoRate) {
-			return nil, unprocessable("no_rate", "methods", "%v", err)
-		}
 		return nil, err
 	}
 	now := s.d.Now().UTC().Truncate(time.Second)

@@ -147,30 +147,18 @@ func (b *batch) unmine(ctx context.Context, chainName string, blk chain.BlockRef
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		e, err := b.load(ctx, id)
-		if err != nil {
-			return err
-		}
-		reorged := false
-		for i := range e.inv.Payments {
-			p := &e.inv.Payments[i]
-			if p.BlockHash != blk.Hash || !onChain(e.inv, p, chainName) {
-				continue
+	return b.eachPayment(ctx, ids, chainName, "payment reorged out", []any{"block", blk},
+		func(p *invoice.Payment) (touched, stopped bool) {
+			if p.BlockHash != blk.Hash {
+				return false, false
 			}
 			p.BlockHeight, p.BlockHash, p.Confirmations = 0, "", 0
 			if p.Status == invoice.PaymentPending || p.Status == invoice.PaymentConfirmed {
 				p.Status = invoice.PaymentOrphaned
-				reorged = true
+				return true, true
 			}
-			e.changed, e.dirty = true, true
-		}
-		if reorged {
-			e.events = append(e.events, invoice.EventPaymentReorged)
-			b.log.Warn("payment reorged out", "invoice", id, "block", blk)
-		}
-	}
-	return nil
+			return true, false
+		})
 }
 
 // replace marks unconfirmed payments of a double-spent transaction replaced.
@@ -179,25 +167,46 @@ func (b *batch) replace(ctx context.Context, chainName, txid, by string) error {
 	if err != nil {
 		return err
 	}
+	return b.eachPayment(ctx, ids, chainName, "payment replaced", []any{"txid", txid, "replaced_by", by},
+		func(p *invoice.Payment) (touched, stopped bool) {
+			if p.TxID != txid || p.BlockHeight != 0 {
+				return false, false
+			}
+			switch p.Status {
+			case invoice.PaymentPending, invoice.PaymentConfirmed, invoice.PaymentOrphaned:
+				p.Status, p.Confirmations = invoice.PaymentReplaced, 0
+				return true, true
+			}
+			return false, false
+		})
+}
+
+// eachPayment applies fn to every payment on chainName of the invoices ids.
+// fn reports whether it changed the payment and whether the payment stopped
+// counting; an invoice with a payment that stopped counting gets
+// invoice.payment_reorged and a warning (msg, attrs).
+func (b *batch) eachPayment(ctx context.Context, ids []string, chainName, msg string, attrs []any,
+	fn func(p *invoice.Payment) (touched, stopped bool)) error {
 	for _, id := range ids {
 		e, err := b.load(ctx, id)
 		if err != nil {
 			return err
 		}
-		hit := false
+		anyStopped := false
 		for i := range e.inv.Payments {
 			p := &e.inv.Payments[i]
-			if p.TxID != txid || p.BlockHeight != 0 || !onChain(e.inv, p, chainName) {
+			if !onChain(e.inv, p, chainName) {
 				continue
 			}
-			if p.Status == invoice.PaymentPending || p.Status == invoice.PaymentConfirmed || p.Status == invoice.PaymentOrphaned {
-				p.Status, p.Confirmations = invoice.PaymentReplaced, 0
-				e.changed, e.dirty, hit = true, true, true
+			touched, stopped := fn(p)
+			if touched {
+				e.changed, e.dirty = true, true
 			}
+			anyStopped = anyStopped || stopped
 		}
-		if hit {
+		if anyStopped {
 			e.events = append(e.events, invoice.EventPaymentReorged)
-			b.log.Warn("payment replaced", "invoice", id, "txid", txid, "replaced_by", by)
+			b.log.Warn(msg, append([]any{"invoice", id}, attrs...)...)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,27 +139,33 @@ func invoiceCreateCmd(newClient clientFunc) *cobra.Command {
 }
 
 func invoiceGetCmd(newClient clientFunc) *cobra.Command {
+	return getCmd(newClient, "Show an invoice", "invoice", (*client.Client).GetInvoice, printInvoice)
+}
+
+// getCmd builds a "get ID" command: fetch the object with get and print it
+// with show, or as JSON with --json.
+func getCmd[T any](newClient clientFunc, short, what string, get func(*client.Client, context.Context, string) (T, error), show func(io.Writer, T) error) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "get ID",
-		Short: "Show an invoice",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			v, err := c.GetInvoice(cmd.Context(), args[0])
+			v, err := get(c, cmd.Context(), args[0])
 			if err != nil {
-				return fmt.Errorf("get invoice %s: %w", args[0], err)
+				return fmt.Errorf("get %s %s: %w", what, args[0], err)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
-			return printInvoice(cmd.OutOrStdout(), v)
+			return show(cmd.OutOrStdout(), v)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the invoice as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the "+what+" as JSON")
 	return cmd
 }
 

@@ -96,28 +96,7 @@ func linkCreateCmd(newClient clientFunc) *cobra.Command {
 }
 
 func linkGetCmd(newClient clientFunc) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a payment link and how often it was used",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			l, err := c.GetLink(cmd.Context(), args[0])
-			if err != nil {
-				return fmt.Errorf("get link %s: %w", args[0], err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), l)
-			}
-			return printLink(cmd.OutOrStdout(), l)
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the link as JSON")
-	return cmd
+	return getCmd(newClient, "Show a payment link and how often it was used", "link", (*client.Client).GetLink, printLink)
 }
 
 func linkDeleteCmd(newClient clientFunc) *cobra.Command {
