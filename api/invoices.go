@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -249,31 +250,30 @@ func pathID(r *http.Request, prefix, what string) (string, error) {
 
 // getInvoice is GET /v1/invoices/{id}.
 func (a *API) getInvoice(w http.ResponseWriter, r *http.Request) error {
+	return a.invoiceByID(w, r, a.d.Invoices.Get, false)
+}
+
+// invoiceByID applies fn to the invoice named by the path's {id} and writes
+// the result (the public view when public).
+func (a *API) invoiceByID(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, id string) (*invoice.Invoice, error), public bool) error {
 	id, err := pathID(r, invoice.PrefixInvoice, "invoice")
 	if err != nil {
 		return err
 	}
-	inv, err := a.d.Invoices.Get(r.Context(), id)
+	inv, err := fn(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, a.view(inv, false))
+	if public {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	}
+	httpx.WriteJSON(w, http.StatusOK, a.view(inv, public))
 	return nil
 }
 
 // publicStatus is GET /i/{id}/status: the public view, no metadata.
 func (a *API) publicStatus(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, invoice.PrefixInvoice, "invoice")
-	if err != nil {
-		return err
-	}
-	inv, err := a.d.Invoices.Get(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	httpx.WriteJSON(w, http.StatusOK, a.view(inv, true))
-	return nil
+	return a.invoiceByID(w, r, a.d.Invoices.Get, true)
 }
 
 // listPage is the contract's list shape.
@@ -349,16 +349,7 @@ func (a *API) listInvoices(w http.ResponseWriter, r *http.Request) error {
 
 // cancelInvoice is POST /v1/invoices/{id}/cancel.
 func (a *API) cancelInvoice(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, invoice.PrefixInvoice, "invoice")
-	if err != nil {
-		return err
-	}
-	inv, err := a.d.Invoices.Cancel(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	httpx.WriteJSON(w, http.StatusOK, a.view(inv, false))
-	return nil
+	return a.invoiceByID(w, r, a.d.Invoices.Cancel, false)
 }
 
 // markRequest is POST /v1/invoices/{id}/mark.
