@@ -294,7 +294,12 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
-		return fmt.Errorf("payd exited: %v", err)
+		// Ctrl-C in a terminal reaches payd (same process group) as well:
+		// its exit is then part of the stop, not a failure.
+		time.Sleep(100 * time.Millisecond)
+		if ctx.Err() == nil {
+			return fmt.Errorf("payd exited: %v", err)
+		}
 	}
 	fmt.Println("\nstopping payd and the nodes …")
 	return nil
