@@ -44,7 +44,8 @@ bench: tools
 #? demo: start local nodes and payd, create and pay two invoices, show the webhooks and checkout URLs (Ctrl-C stops it all)
 demo: build
 	bash scripts/install-tools.sh btcd anvil
-	$(GO) run ./cmd/demo
+	$(GO) build -o bin/payd-demo ./cmd/demo
+	bin/payd-demo
 
 #? fuzz: run every fuzz target for longer (FUZZTIME=2m by default here)
 fuzz:
