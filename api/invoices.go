@@ -188,17 +188,26 @@ func (a *API) createInvoice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	render := func(inv *invoice.Invoice) ([]byte, error) {
+		b, err := json.Marshal(a.view(inv, false))
+		return append(b, '\n'), err
+	}
+	// The service stores the record in the invoice's own transaction, so a
+	// crash right after the commit cannot lose it.
+	req.Idempotency = &service.Idempotency{APIKeyID: k.ID, Key: ik, RequestHash: hash, Response: render,
+		ExpireBefore: now.Add(-IdempotencyTTL)}
 	inv, err := a.d.Invoices.Create(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	resp, err := json.Marshal(a.view(inv, false))
+	resp, err := render(inv)
 	if err != nil {
 		return err
 	}
-	resp = append(resp, '\n')
+	// For an Invoices that did not store it (tests' fakes), save it now;
+	// ErrConflict means it is already stored with the invoice.
 	rec = store.IdempotencyRecord{APIKeyID: k.ID, Key: ik, RequestHash: hash, StatusCode: http.StatusCreated, Response: resp, CreatedAt: now}
-	if err := a.d.Idempotency.SaveIdempotency(r.Context(), rec, now.Add(-IdempotencyTTL)); err != nil {
+	if err := a.d.Idempotency.SaveIdempotency(r.Context(), rec, now.Add(-IdempotencyTTL)); err != nil && !errors.Is(err, store.ErrConflict) {
 		// The invoice exists; answering 500 would make the client retry and
 		// get a 409. Answer with the invoice and log.
 		a.log.Error("save idempotency key", "err", err, "invoice_id", inv.ID, "key_id", k.ID, "request_id", w.Header().Get("X-Request-Id"))

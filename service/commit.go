@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 
@@ -24,6 +25,7 @@ const maxBatch = 256
 
 type createJob struct {
 	inv  *invoice.Invoice
+	idem *Idempotency
 	ev   invoice.Event
 	err  error
 	done chan struct{}
@@ -37,8 +39,8 @@ type committer struct {
 
 // insert stores inv (allocating its addresses) and its invoice.created
 // event, batched with concurrent callers.
-func (s *Service) insert(ctx context.Context, inv *invoice.Invoice) (invoice.Event, error) {
-	j := &createJob{inv: inv, done: make(chan struct{})}
+func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempotency) (invoice.Event, error) {
+	j := &createJob{inv: inv, idem: idem, done: make(chan struct{})}
 	c := &s.commit
 	c.mu.Lock()
 	c.pending = append(c.pending, j)
@@ -166,6 +168,17 @@ func (s *Service) insertOne(ctx context.Context, tx *store.Tx, j *createJob, nex
 	}
 	if err := tx.InsertEvents(ctx, []invoice.Event{ev}); err != nil {
 		return err
+	}
+	if k := j.idem; k != nil {
+		body, err := k.Response(inv)
+		if err != nil {
+			return err
+		}
+		rec := store.IdempotencyRecord{APIKeyID: k.APIKeyID, Key: k.Key, RequestHash: k.RequestHash,
+			StatusCode: http.StatusCreated, Response: body, CreatedAt: s.d.Now()}
+		if err := tx.SaveIdempotency(ctx, rec, k.ExpireBefore); err != nil {
+			return err
+		}
 	}
 	j.ev = ev
 	return nil

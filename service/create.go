@@ -333,7 +333,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*invoice.Invoi
 		LinkID:      req.LinkID,
 	}
 	inv.MonitorUntil = inv.ExpiresAt.Add(s.cfg.MonitoringWindow)
-	ev, err := s.insert(ctx, inv)
+	ev, err := s.insert(ctx, inv, req.Idempotency)
 	if err != nil {
 		return nil, fmt.Errorf("create invoice: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/payd/payd/invoice"
 )
@@ -30,6 +31,19 @@ type CreateRequest struct {
 	RedirectURL      string          `json:"redirect_url,omitempty"`
 	// LinkID is set when a payment link created the invoice (not from JSON).
 	LinkID string `json:"-"`
+	// Idempotency, when set, is stored in the same transaction as the
+	// invoice (not from JSON): a crash can never leave an invoice whose
+	// Idempotency-Key a retry would not find.
+	Idempotency *Idempotency `json:"-"`
+}
+
+// Idempotency is the record of an Idempotency-Key to store with the invoice.
+type Idempotency struct {
+	APIKeyID, Key, RequestHash string
+	// Response renders the body to replay (201) from the created invoice.
+	Response func(*invoice.Invoice) ([]byte, error)
+	// ExpireBefore: older records are deleted in the same write.
+	ExpireBefore time.Time
 }
 
 // ListFilter is GET /v1/invoices.

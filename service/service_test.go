@@ -249,3 +249,28 @@ func BenchmarkCreateConcurrent(b *testing.B) {
 		}
 	})
 }
+
+func TestCreateStoresIdempotencyWithTheInvoice(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	idem := func() *Idempotency {
+		return &Idempotency{APIKeyID: "key_a", Key: "order-1", RequestHash: "h1",
+			Response: func(inv *invoice.Invoice) ([]byte, error) { return []byte(`{"id":"` + inv.ID + `"}`), nil }}
+	}
+	inv, err := h.s.Create(ctx, CreateRequest{Amount: "0.001", Currency: "BTC", Idempotency: idem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := h.db.IdempotencyRecord(ctx, "key_a", "order-1", time.Time{})
+	if err != nil || rec.StatusCode != 201 || string(rec.Response) != `{"id":"`+inv.ID+`"}` || rec.RequestHash != "h1" {
+		t.Fatalf("record = %+v, %v", rec, err)
+	}
+	// The same key again (a second payd racing, say): refused, and no
+	// second invoice or address is left behind.
+	if _, err := h.s.Create(ctx, CreateRequest{Amount: "0.001", Currency: "BTC", Idempotency: idem()}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second create with the same key: %v, want store.ErrConflict", err)
+	}
+	if invs, _, _ := h.db.ListInvoices(ctx, "", "", "", 10); len(invs) != 1 {
+		t.Fatalf("%d invoices stored, want 1", len(invs))
+	}
+}

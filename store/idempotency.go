@@ -46,21 +46,25 @@ func (db *DB) IdempotencyRecord(ctx context.Context, apiKeyID, key string, notBe
 // replayed). A live record with the same key is never replaced: that returns
 // ErrConflict.
 func (db *DB) SaveIdempotency(ctx context.Context, rec IdempotencyRecord, expireBefore time.Time) error {
-	return db.Write(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, unix(expireBefore)); err != nil {
-			return fmt.Errorf("store: expire idempotency keys: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (api_key_id, key) DO NOTHING`,
-			rec.APIKeyID, rec.Key, rec.RequestHash, rec.StatusCode, string(rec.Response), unix(rec.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("store: save idempotency key: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrConflict
-		}
-		return nil
-	})
+	return db.Write(ctx, func(tx *Tx) error { return tx.SaveIdempotency(ctx, rec, expireBefore) })
+}
+
+// SaveIdempotency is (*DB).SaveIdempotency inside a transaction, so a record
+// can commit together with what it records (the invoice it created).
+func (tx *Tx) SaveIdempotency(ctx context.Context, rec IdempotencyRecord, expireBefore time.Time) error {
+	if _, err := tx.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, unix(expireBefore)); err != nil {
+		return fmt.Errorf("store: expire idempotency keys: %w", err)
+	}
+	res, err := tx.exec(ctx, `INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (api_key_id, key) DO NOTHING`,
+		rec.APIKeyID, rec.Key, rec.RequestHash, rec.StatusCode, string(rec.Response), unix(rec.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: save idempotency key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	return nil
 }
 
 // PruneIdempotency deletes records created before t and says how many.
