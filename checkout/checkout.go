@@ -187,7 +187,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	data := h.basePage(r, loc)
 	data.Inv = h.invoiceData(inv, loc)
-	data.Title = loc.T("title_pay", h.storeName(loc))
+	data.Title = loc.T("title_pay", data.Inv.Amount) // "Pay 25.00 USD · <store>"
 	if !data.Inv.Final {
 		data.Refresh = h.cfg.RefreshSeconds
 	}
