@@ -290,14 +290,8 @@ func (db *DB) InvoiceExists(ctx context.Context, id string) (bool, error) {
 	return err == nil, err
 }
 
-// NextIndex hands out the next derivation index of a chain's key: monotonic,
-// never reused.
-func (tx *Tx) NextIndex(ctx context.Context, chainName string) (uint32, error) {
-	return tx.NextIndexes(ctx, chainName, 1)
-}
-
 // NextIndexes hands out n consecutive derivation indexes of a chain's key
-// and returns the first.
+// and returns the first: monotonic, never reused.
 func (tx *Tx) NextIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
 	var next int64
 	err := tx.queryRow(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)

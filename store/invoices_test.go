@@ -122,14 +122,24 @@ func TestNextIndexMonotonic(t *testing.T) {
 	db := openTest(t, Options{})
 	for want := uint32(0); want < 5; want++ {
 		var got uint32
-		if err := db.Write(ctx, func(tx *Tx) (err error) { got, err = tx.NextIndex(ctx, "bitcoin"); return }); err != nil || got != want {
+		if err := db.Write(ctx, func(tx *Tx) (err error) { got, err = tx.NextIndexes(ctx, "bitcoin", 1); return }); err != nil || got != want {
 			t.Fatalf("NextIndex = %d, %v; want %d", got, err, want)
 		}
 	}
 	// A rolled-back allocation is not lost forever, but never handed out twice.
-	_ = db.Write(ctx, func(tx *Tx) error { _, _ = tx.NextIndex(ctx, "bitcoin"); return errors.New("rollback") })
+	_ = db.Write(ctx, func(tx *Tx) error { _, _ = tx.NextIndexes(ctx, "bitcoin", 1); return errors.New("rollback") })
 	if n, _ := db.PeekIndex(ctx, "bitcoin"); n != 5 {
 		t.Fatalf("peek = %d, want 5", n)
+	}
+	// A batch reserves a run: 5, 6, 7; the next caller starts at 8.
+	for _, c := range []struct {
+		n    int
+		want uint32
+	}{{3, 5}, {1, 8}} {
+		var got uint32
+		if err := db.Write(ctx, func(tx *Tx) (err error) { got, err = tx.NextIndexes(ctx, "bitcoin", c.n); return }); err != nil || got != c.want {
+			t.Fatalf("NextIndexes(%d) = %d, %v; want %d", c.n, got, err, c.want)
+		}
 	}
 }
 

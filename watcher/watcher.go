@@ -61,15 +61,7 @@ func New(cfg Config, d Deps) *Watcher {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.Log == nil {
-		d.Log = slog.Default()
-	}
-	if d.Notify == nil {
-		d.Notify = func([]invoice.Event) {}
-	}
+	defaults(&d.Now, &d.Log, &d.Notify)
 	name := d.Backend.Name()
 	return &Watcher{cfg: cfg, d: d, name: name}
 }
@@ -232,17 +224,22 @@ type Expirer struct {
 	wake   chan struct{}
 }
 
+// defaults fills the optional dependencies a Watcher and an Expirer share.
+func defaults(now *func() time.Time, log **slog.Logger, notify *func([]invoice.Event)) {
+	if *now == nil {
+		*now = time.Now
+	}
+	if *log == nil {
+		*log = slog.Default()
+	}
+	if *notify == nil {
+		*notify = func([]invoice.Event) {}
+	}
+}
+
 // NewExpirer returns an Expirer.
 func NewExpirer(window time.Duration, view invoice.ViewOptions, d ExpirerDeps) *Expirer {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.Log == nil {
-		d.Log = slog.Default()
-	}
-	if d.Notify == nil {
-		d.Notify = func([]invoice.Event) {}
-	}
+	defaults(&d.Now, &d.Log, &d.Notify)
 	return &Expirer{d: d, window: window, view: view, wake: make(chan struct{}, 1)}
 }
 

@@ -101,11 +101,9 @@ func invoiceCreateCmd(newClient clientFunc) *cobra.Command {
 				return &exitError{code: 2, err: fmt.Errorf("--expires-in %s: use whole seconds, e.g. 15m", expiresIn)}
 			}
 			req.ExpiresIn = int64(expiresIn / time.Second)
-			if metadata != "" {
-				if !json.Valid([]byte(metadata)) || !strings.HasPrefix(strings.TrimSpace(metadata), "{") {
-					return &exitError{code: 2, err: errors.New(`--metadata: is not a JSON object; use e.g. '{"customer":"42"}'`)}
-				}
-				req.Metadata = json.RawMessage(metadata)
+			var err error
+			if req.Metadata, err = metadataFlag(metadata, `{"customer":"42"}`); err != nil {
+				return err
 			}
 			c, err := newClient()
 			if err != nil {
@@ -140,6 +138,18 @@ func invoiceCreateCmd(newClient clientFunc) *cobra.Command {
 
 func invoiceGetCmd(newClient clientFunc) *cobra.Command {
 	return getCmd(newClient, "Show an invoice", "invoice", (*client.Client).GetInvoice, printInvoice)
+}
+
+// metadataFlag checks a --metadata value: empty, or a JSON object (example
+// is shown in the error).
+func metadataFlag(metadata, example string) (json.RawMessage, error) {
+	if metadata == "" {
+		return nil, nil
+	}
+	if !json.Valid([]byte(metadata)) || !strings.HasPrefix(strings.TrimSpace(metadata), "{") {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--metadata: is not a JSON object; use e.g. '%s'", example)}
+	}
+	return json.RawMessage(metadata), nil
 }
 
 // getCmd builds a "get ID" command: fetch the object with get and print it

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,11 +59,9 @@ func linkCreateCmd(newClient clientFunc) *cobra.Command {
 					return &exitError{code: 2, err: fmt.Errorf("--expires-at %q: use an RFC 3339 time such as 2026-12-31T23:59:59Z", req.ExpiresAt)}
 				}
 			}
-			if metadata != "" {
-				if !json.Valid([]byte(metadata)) || !strings.HasPrefix(strings.TrimSpace(metadata), "{") {
-					return &exitError{code: 2, err: errors.New(`--metadata: is not a JSON object; use e.g. '{"sku":"T1"}'`)}
-				}
-				req.Metadata = json.RawMessage(metadata)
+			var err error
+			if req.Metadata, err = metadataFlag(metadata, `{"sku":"T1"}`); err != nil {
+				return err
 			}
 			c, err := newClient()
 			if err != nil {
