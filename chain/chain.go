@@ -138,3 +138,39 @@ type Backend interface {
 	// Status reports health without blocking.
 	Status() Status
 }
+
+// TxState is what a node knows of a transaction right now.
+type TxState uint8
+
+// The transaction states a TxStater reports.
+const (
+	// TxUnknown: neither in the node's mempool nor on its best chain (as far
+	// as the node can tell: a Bitcoin node without -txindex cannot find a
+	// mined transaction, see chain/bitcoin).
+	TxUnknown TxState = iota
+	// TxInMempool: waiting in the node's mempool to be mined.
+	TxInMempool
+	// TxMined: in a block of the node's best chain.
+	TxMined
+)
+
+var txStateNames = map[TxState]string{TxUnknown: "unknown", TxInMempool: "mempool", TxMined: "mined"}
+
+// String returns the state's name.
+func (s TxState) String() string {
+	if n, ok := txStateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("TxState(%d)", uint8(s))
+}
+
+// TxStater is an optional interface of a Backend: it asks the node where
+// transactions stand. The watcher asks it when a block is disconnected, in
+// the same step and before committing, so that a payment whose transaction
+// went back to the mempool (or is already in the new branch) stays pending
+// instead of being reported orphaned for a moment.
+type TxStater interface {
+	// TxStates returns the state of each txid (missing = TxUnknown). An
+	// error means the node could not be asked; the caller must not guess.
+	TxStates(ctx context.Context, txids []string) (map[string]TxState, error)
+}

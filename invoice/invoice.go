@@ -163,6 +163,25 @@ const (
 var EventTypes = []EventType{EventCreated, EventPaymentReceived, EventPaymentConfirmed,
 	EventPaymentReorged, EventProcessing, EventSettled, EventExpired, EventInvalid}
 
+// StatusOf returns the status a status event announces (invoice.created →
+// new, invoice.settled → settled, …); ok is false for the payment events.
+// The invoice in a status event's payload is always in that status.
+func (t EventType) StatusOf() (s Status, ok bool) {
+	switch t {
+	case EventCreated:
+		return StatusNew, true
+	case EventProcessing:
+		return StatusProcessing, true
+	case EventSettled:
+		return StatusSettled, true
+	case EventExpired:
+		return StatusExpired, true
+	case EventInvalid:
+		return StatusInvalid, true
+	}
+	return "", false
+}
+
 // ValidEventType reports whether s names an event type.
 func ValidEventType(s string) bool {
 	for _, t := range EventTypes {

@@ -50,9 +50,10 @@ var one = big.NewRat(1, 1)
 
 // Evaluate applies the contract's status rules (API.md "Status machine") to
 // the invoice as its payments now stand, at time now. It updates Status,
-// Exception and SettledAt in place and returns the status events the change
-// causes, in order (a jump from new to settled yields processing, then
-// settled). Payment events (payment_received, payment_confirmed,
+// Exception and SettledAt in place and returns the status event the change
+// causes: at most one, and always the event of the status the invoice ends
+// in (a jump from new to settled yields settled only, never a processing
+// event for a state the invoice did not hold when it was stored). Payment events (payment_received, payment_confirmed,
 // payment_reorged) are the caller's: they follow from payment changes, not
 // from the status. changed reports whether Status, Exception or SettledAt
 // changed.
@@ -95,9 +96,9 @@ func Evaluate(inv *Invoice, now time.Time) (events []EventType, changed bool) {
 
 	settle := func() {
 		if inv.Status != StatusSettled {
-			if inv.Status != StatusProcessing {
-				events = append(events, EventProcessing)
-			}
+			// A jump from new (or expired) straight to settled emits
+			// settled only: the invoice never was processing at a commit,
+			// and every event carries the invoice as committed.
 			events = append(events, EventSettled)
 			t := now.UTC().Truncate(time.Second)
 			inv.SettledAt = &t

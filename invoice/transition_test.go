@@ -52,13 +52,13 @@ func TestEvaluate(t *testing.T) {
 		{"new, nothing", fixture(StatusNew, ""), 0, before, StatusNew, "", nil, false},
 		{"new, partial → underpaid", fixture(StatusNew, "", pay(btc, 40_000, PaymentPending, 1)), 0, before, StatusNew, ExceptionUnderpaid, nil, true},
 		{"new, exact unconfirmed → processing", fixture(StatusNew, "", pay(btc, 100_000, PaymentPending, 1)), 0, before, StatusProcessing, "", []EventType{EventProcessing}, true},
-		{"new, exact confirmed → settled via processing", fixture(StatusNew, "", pay(btc, 100_000, PaymentConfirmed, 1)), 0, before, StatusSettled, "", []EventType{EventProcessing, EventSettled}, true},
+		{"new, exact confirmed → settled in one step (no processing event)", fixture(StatusNew, "", pay(btc, 100_000, PaymentConfirmed, 1)), 0, before, StatusSettled, "", []EventType{EventSettled}, true},
 		{"new, partial + top-up → processing", fixture(StatusNew, ExceptionUnderpaid, pay(btc, 40_000, PaymentConfirmed, 1), pay(btc, 60_000, PaymentPending, 2)), 0, before, StatusProcessing, "", []EventType{EventProcessing}, true},
-		{"new, two methods add up", fixture(StatusNew, "", pay(btc, 50_000, PaymentConfirmed, 1), pay(usdc, 12_500_000, PaymentConfirmed, 2)), 0, before, StatusSettled, "", []EventType{EventProcessing, EventSettled}, true},
+		{"new, two methods add up", fixture(StatusNew, "", pay(btc, 50_000, PaymentConfirmed, 1), pay(usdc, 12_500_000, PaymentConfirmed, 2)), 0, before, StatusSettled, "", []EventType{EventSettled}, true},
 		{"new, two methods short", fixture(StatusNew, "", pay(btc, 50_000, PaymentConfirmed, 1), pay(usdc, 12_499_999, PaymentConfirmed, 2)), 0, before, StatusNew, ExceptionUnderpaid, nil, true},
-		{"new, within tolerance", fixture(StatusNew, "", pay(btc, 99_500, PaymentConfirmed, 1)), 50, before, StatusSettled, "", []EventType{EventProcessing, EventSettled}, true},
+		{"new, within tolerance", fixture(StatusNew, "", pay(btc, 99_500, PaymentConfirmed, 1)), 50, before, StatusSettled, "", []EventType{EventSettled}, true},
 		{"new, below tolerance", fixture(StatusNew, "", pay(btc, 99_499, PaymentConfirmed, 1)), 50, before, StatusNew, ExceptionUnderpaid, nil, true},
-		{"new, overpaid", fixture(StatusNew, "", pay(btc, 100_001, PaymentConfirmed, 1)), 0, before, StatusSettled, ExceptionOverpaid, []EventType{EventProcessing, EventSettled}, true},
+		{"new, overpaid", fixture(StatusNew, "", pay(btc, 100_001, PaymentConfirmed, 1)), 0, before, StatusSettled, ExceptionOverpaid, []EventType{EventSettled}, true},
 		{"new, orphaned payment does not count", fixture(StatusNew, "", pay(btc, 100_000, PaymentOrphaned, 1)), 0, before, StatusNew, "", nil, false},
 		{"new, replaced payment does not count", fixture(StatusNew, "", pay(btc, 100_000, PaymentReplaced, 1)), 0, before, StatusNew, "", nil, false},
 		{"new → expired, nothing", fixture(StatusNew, ""), 0, after, StatusExpired, "", []EventType{EventExpired}, true},
@@ -67,7 +67,7 @@ func TestEvaluate(t *testing.T) {
 		{"expired, late full payment → paid_late", fixture(StatusExpired, "", pay(btc, 100_000, PaymentPending, 17)), 0, after, StatusExpired, ExceptionPaidLate, nil, true},
 		{"expired, late partial → underpaid", fixture(StatusExpired, "", pay(btc, 10, PaymentPending, 17)), 0, after, StatusExpired, ExceptionUnderpaid, nil, true},
 		{"expired, on-time part + late rest → paid_late", fixture(StatusExpired, ExceptionUnderpaid, pay(btc, 50_000, PaymentConfirmed, 1), pay(btc, 50_000, PaymentConfirmed, 17)), 0, after, StatusExpired, ExceptionPaidLate, nil, true},
-		{"new, catch-up finds on-time payment after expiry → settled", fixture(StatusNew, "", pay(btc, 100_000, PaymentConfirmed, 10)), 0, after, StatusSettled, "", []EventType{EventProcessing, EventSettled}, true},
+		{"new, catch-up finds on-time payment after expiry → settled", fixture(StatusNew, "", pay(btc, 100_000, PaymentConfirmed, 10)), 0, after, StatusSettled, "", []EventType{EventSettled}, true},
 		{"expired, reorged on-time payment back → processing", fixture(StatusExpired, "", pay(btc, 100_000, PaymentPending, 10)), 0, after, StatusProcessing, "", []EventType{EventProcessing}, true},
 		{"processing, confirms → settled", fixture(StatusProcessing, "", pay(btc, 100_000, PaymentConfirmed, 1)), 0, before, StatusSettled, "", []EventType{EventSettled}, true},
 		{"processing, still pending after expiry stays", fixture(StatusProcessing, "", pay(btc, 100_000, PaymentPending, 1)), 0, after, StatusProcessing, "", nil, false},
@@ -95,6 +95,12 @@ func TestEvaluate(t *testing.T) {
 			}
 			if changed != tt.changed {
 				t.Errorf("changed = %v, want %v", changed, tt.changed)
+			}
+			// Every status event names the status the invoice is stored in.
+			for _, e := range evs {
+				if st, ok := e.StatusOf(); ok && st != tt.inv.Status {
+					t.Errorf("event %s for an invoice left %s", e, tt.inv.Status)
+				}
 			}
 			if (tt.inv.Status == StatusSettled) != (tt.inv.SettledAt != nil) {
 				t.Errorf("status %s with settled_at %v", tt.inv.Status, tt.inv.SettledAt)

@@ -141,23 +141,34 @@ func (b *batch) transfer(ctx context.Context, tr chain.Transfer) error {
 	return nil
 }
 
-// unmine marks the payments of a disconnected block orphaned.
-func (b *batch) unmine(ctx context.Context, chainName string, blk chain.BlockRef) error {
+// unmine takes the payments of a disconnected block off it. A payment whose
+// transaction the node still holds (held: back in its mempool, or already
+// mined in the new branch, as the node said in this same step) stays
+// pending, so the invoice shows processing while it waits to be mined
+// again; only a payment the node no longer has becomes orphaned. Either way
+// the invoice gets invoice.payment_reorged, with its snapshot in that state.
+func (b *batch) unmine(ctx context.Context, chainName string, blk chain.BlockRef, held map[string]chain.TxState) error {
 	ids, err := b.tx.InvoicesWithBlock(ctx, chainName, blk.Hash)
 	if err != nil {
 		return err
 	}
 	return b.eachPayment(ctx, ids, chainName, "payment reorged out", []any{"block", blk},
-		func(p *invoice.Payment) (touched, stopped bool) {
+		func(p *invoice.Payment) (touched, reorged bool) {
 			if p.BlockHash != blk.Hash {
 				return false, false
 			}
 			p.BlockHeight, p.BlockHash, p.Confirmations = 0, "", 0
-			if p.Status == invoice.PaymentPending || p.Status == invoice.PaymentConfirmed {
-				p.Status = invoice.PaymentOrphaned
-				return true, true
+			if p.Status != invoice.PaymentPending && p.Status != invoice.PaymentConfirmed {
+				return true, false
 			}
-			return true, false
+			switch st := held[p.TxID]; st {
+			case chain.TxInMempool, chain.TxMined:
+				p.Status = invoice.PaymentPending
+				b.log.Info("reorged payment still held by the node", "txid", p.TxID, "node", st.String())
+			default:
+				p.Status = invoice.PaymentOrphaned
+			}
+			return true, true
 		})
 }
 
@@ -168,7 +179,7 @@ func (b *batch) replace(ctx context.Context, chainName, txid, by string) error {
 		return err
 	}
 	return b.eachPayment(ctx, ids, chainName, "payment replaced", []any{"txid", txid, "replaced_by", by},
-		func(p *invoice.Payment) (touched, stopped bool) {
+		func(p *invoice.Payment) (touched, reorged bool) {
 			if p.TxID != txid || p.BlockHeight != 0 {
 				return false, false
 			}
@@ -182,29 +193,29 @@ func (b *batch) replace(ctx context.Context, chainName, txid, by string) error {
 }
 
 // eachPayment applies fn to every payment on chainName of the invoices ids.
-// fn reports whether it changed the payment and whether the payment stopped
-// counting; an invoice with a payment that stopped counting gets
-// invoice.payment_reorged and a warning (msg, attrs).
+// fn reports whether it changed the payment and whether the payment was
+// reorged (lost its block, or was replaced); an invoice with such a payment
+// gets invoice.payment_reorged and a warning (msg, attrs).
 func (b *batch) eachPayment(ctx context.Context, ids []string, chainName, msg string, attrs []any,
-	fn func(p *invoice.Payment) (touched, stopped bool)) error {
+	fn func(p *invoice.Payment) (touched, reorged bool)) error {
 	for _, id := range ids {
 		e, err := b.load(ctx, id)
 		if err != nil {
 			return err
 		}
-		anyStopped := false
+		anyReorged := false
 		for i := range e.inv.Payments {
 			p := &e.inv.Payments[i]
 			if !onChain(e.inv, p, chainName) {
 				continue
 			}
-			touched, stopped := fn(p)
+			touched, reorged := fn(p)
 			if touched {
 				e.changed, e.dirty = true, true
 			}
-			anyStopped = anyStopped || stopped
+			anyReorged = anyReorged || reorged
 		}
-		if anyStopped {
+		if anyReorged {
 			e.events = append(e.events, invoice.EventPaymentReorged)
 			b.log.Warn(msg, append([]any{"invoice", id}, attrs...)...)
 		}

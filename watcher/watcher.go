@@ -141,6 +141,13 @@ func (w *Watcher) tipNow(ctx context.Context) (uint64, error) {
 
 // handle applies one chain event in one write transaction.
 func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
+	var held map[string]chain.TxState
+	if ev.Type == chain.BlockDisconnected {
+		var err error
+		if held, err = w.heldTxs(ctx, ev.Block); err != nil {
+			return err
+		}
+	}
 	now := w.d.Now()
 	tip := w.tip
 	var out []invoice.Event
@@ -172,7 +179,7 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 				return err
 			}
 			tip = ev.Block.Height - 1
-			if err := b.unmine(ctx, w.name, ev.Block); err != nil {
+			if err := b.unmine(ctx, w.name, ev.Block, held); err != nil {
 				return err
 			}
 			if err := b.count(ctx, w.name, w.cfg.CountConfirmations); err != nil {
@@ -203,6 +210,44 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 		w.d.Notify(out)
 	}
 	return nil
+}
+
+// heldRetries is how often heldTxs asks a node that fails to answer before
+// the event fails (the watcher then restarts from its cursor and asks again).
+const heldRetries = 3
+
+// heldTxs asks the node, before the disconnect of blk is committed, where
+// the transactions of the payments in blk stand (chain.TxStater). Nothing
+// is asked when the backend cannot tell or blk holds no payment; then every
+// payment of blk is orphaned.
+func (w *Watcher) heldTxs(ctx context.Context, blk chain.BlockRef) (map[string]chain.TxState, error) {
+	ts, ok := w.d.Backend.(chain.TxStater)
+	if !ok {
+		return nil, nil
+	}
+	txids, err := w.d.DB.TxIDsInBlock(ctx, w.name, blk.Hash)
+	if err != nil || len(txids) == 0 {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		held, err := ts.TxStates(qctx, txids)
+		cancel()
+		if err == nil {
+			return held, nil
+		}
+		if attempt == heldRetries || ctx.Err() != nil {
+			return nil, fmt.Errorf("ask the node about the transactions of disconnected block %s: %w", blk, err)
+		}
+		w.d.Log.Warn("cannot ask the node about a disconnected block's transactions; retrying", "block", blk, "err", err)
+		t := time.NewTimer(time.Duration(attempt) * 250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // ExpirerDeps are what the Expirer drives.

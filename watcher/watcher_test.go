@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -228,6 +229,137 @@ func TestExactPaymentMempoolThenBlocks(t *testing.T) {
 	}
 }
 
+// checkSnapshots asserts that every status event stored carries the invoice
+// in that status, and that sequences never go down within an invoice.
+func (e *env) checkSnapshots() {
+	e.t.Helper()
+	evs, err := e.db.EventsAfter(context.Background(), 0, 10_000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	seq := map[string]int64{}
+	for _, ev := range evs {
+		var body struct {
+			Invoice struct {
+				Status   invoice.Status `json:"status"`
+				Sequence int64          `json:"sequence"`
+			} `json:"invoice"`
+		}
+		if err := json.Unmarshal(ev.Payload, &body); err != nil {
+			e.t.Fatal(err)
+		}
+		if st, ok := ev.Type.StatusOf(); ok && st != body.Invoice.Status {
+			e.t.Errorf("event %s %s carries the invoice in status %s", ev.InvoiceID, ev.Type, body.Invoice.Status)
+		}
+		if body.Invoice.Sequence < seq[ev.InvoiceID] {
+			e.t.Errorf("event %s %s: sequence %d after %d", ev.InvoiceID, ev.Type, body.Invoice.Sequence, seq[ev.InvoiceID])
+		}
+		seq[ev.InvoiceID] = body.Invoice.Sequence
+	}
+}
+
+// payloadStatus returns the status in the payload of id's last event of type typ.
+func (e *env) payloadStatus(id string, typ invoice.EventType) invoice.Status {
+	e.t.Helper()
+	evs, err := e.db.InvoiceEvents(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type != typ {
+			continue
+		}
+		var body struct {
+			Invoice struct {
+				Status invoice.Status `json:"status"`
+			} `json:"invoice"`
+		}
+		if err := json.Unmarshal(evs[i].Payload, &body); err != nil {
+			e.t.Fatal(err)
+		}
+		return body.Invoice.Status
+	}
+	e.t.Fatalf("%s has no %s event", id, typ)
+	return ""
+}
+
+// TestReorgAsksTheNode disconnects the block of a settled payment with the
+// node answering, in the same step, that the transaction is back in its
+// mempool, already in the new branch, gone, or not answering at all.
+func TestReorgAsksTheNode(t *testing.T) {
+	tests := []struct {
+		name     string
+		state    chain.TxState
+		nodeErr  error
+		status   invoice.Status // after the disconnect
+		payment  invoice.PaymentStatus
+		events   []invoice.EventType // after the disconnect
+		remined  []invoice.EventType // after the tx is mined again in n101
+		failsRun bool
+	}{
+		{name: "back in the mempool", state: chain.TxInMempool, status: invoice.StatusProcessing, payment: invoice.PaymentPending,
+			events: []invoice.EventType{reorged, proc}, remined: []invoice.EventType{reorged, proc, conf, settled}},
+		{name: "already in the new branch", state: chain.TxMined, status: invoice.StatusProcessing, payment: invoice.PaymentPending,
+			events: []invoice.EventType{reorged, proc}, remined: []invoice.EventType{reorged, proc, conf, settled}},
+		{name: "gone from the node", state: chain.TxUnknown, status: invoice.StatusNew, payment: invoice.PaymentOrphaned,
+			events: []invoice.EventType{reorged}, remined: []invoice.EventType{reorged, proc, conf, settled}},
+		{name: "node does not answer", nodeErr: fmt.Errorf("connection refused"), status: invoice.StatusSettled,
+			payment: invoice.PaymentConfirmed, failsRun: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, "")
+			e.create("inv_a", "addr-a", 100_000, 1)
+			e.start()
+			e.send(block(bref(100, "m")))
+			e.send(block(bref(101, "m"), tr("addr-a", "tx1", 0, 100_000, nil)))
+			e.sync()
+			e.check("inv_a", invoice.StatusSettled, "", recv, conf, settled)
+			before := e.types("inv_a")
+
+			e.fake.SetTxState("tx1", tt.state)
+			e.fake.SetTxError(tt.nodeErr)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := e.fake.Send(ctx, chain.Event{Type: chain.BlockDisconnected, Block: bref(101, "m")}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.failsRun {
+				select {
+				case err := <-e.done:
+					if err == nil {
+						t.Fatal("Run returned nil, want the node's error")
+					}
+					e.cancel = nil
+				case <-ctx.Done():
+					t.Fatal("Run did not fail")
+				}
+				// Nothing was committed: the block is still payd's tip.
+				e.check("inv_a", tt.status, "", before...)
+				if recent, _ := e.db.RecentBlocks(context.Background(), "bitcoin", 10); recent[len(recent)-1].Hash != "m101" {
+					t.Fatalf("cursor moved to %v", recent)
+				}
+				return
+			}
+			e.sync()
+			e.check("inv_a", tt.status, "", append(before, tt.events...)...)
+			p := e.inv("inv_a").Payments[0]
+			if p.Status != tt.payment || p.BlockHeight != 0 || p.BlockHash != "" || p.Confirmations != 0 {
+				t.Fatalf("payment after the disconnect: %+v", p)
+			}
+			if got := e.payloadStatus("inv_a", reorged); got != tt.status {
+				t.Fatalf("payment_reorged carries the invoice %s, want %s", got, tt.status)
+			}
+			// Mined again (the mempool poll may come before or after).
+			e.send(mempool(tr("addr-a", "tx1", 0, 100_000, nil)))
+			e.send(block(bref(101, "n"), tr("addr-a", "tx1", 0, 100_000, nil)))
+			e.sync()
+			e.check("inv_a", invoice.StatusSettled, "", append(before, tt.remined...)...)
+			e.checkSnapshots()
+		})
+	}
+}
+
 func TestPartialTopUpOverpaidAndMismatch(t *testing.T) {
 	e := newEnv(t, "")
 	e.create("inv_p", "addr-p", 100_000, 1)
@@ -244,8 +376,11 @@ func TestPartialTopUpOverpaidAndMismatch(t *testing.T) {
 		tr("addr-unknown", "t6", 0, 1, nil),
 	))
 	e.sync()
-	e.check("inv_p", invoice.StatusSettled, "", recv, recv, conf, proc, settled)
-	e.check("inv_o", invoice.StatusSettled, invoice.ExceptionOverpaid, recv, conf, proc, settled)
+	// new → settled in one block: no processing event (the invoice never
+	// was processing at a commit).
+	e.check("inv_p", invoice.StatusSettled, "", recv, recv, conf, settled)
+	e.check("inv_o", invoice.StatusSettled, invoice.ExceptionOverpaid, recv, conf, settled)
+	e.checkSnapshots()
 	if n := len(e.inv("inv_o").Payments); n != 1 {
 		t.Fatalf("inv_o has %d payments, want 1 (token not asked for and zero value not counted)", n)
 	}
@@ -277,7 +412,7 @@ func TestZeroConfAndRBF(t *testing.T) {
 	rbf.RBF = true
 	e.send(mempool(tr("addr-z", "t1", 0, 100_000, nil), rbf))
 	e.sync()
-	e.check("inv_z", invoice.StatusSettled, "", recv, conf, proc, settled)
+	e.check("inv_z", invoice.StatusSettled, "", recv, conf, settled)
 	e.check("inv_y", invoice.StatusProcessing, "", recv, proc) // RBF needs a block even at 0 confirmations
 	e.send(block(bref(11, "m"), rbf))
 	e.sync()
@@ -317,7 +452,8 @@ func TestExpiryLatePaymentAndCatchUp(t *testing.T) {
 		t.Fatalf("resumed from %v", r)
 	}
 	e.sync()
-	e.check("inv_c", invoice.StatusSettled, "", expired, recv, conf, proc, settled)
+	e.check("inv_c", invoice.StatusSettled, "", expired, recv, conf, settled)
+	e.checkSnapshots()
 }
 
 func TestExpirerWaitsForNextDeadline(t *testing.T) {

@@ -19,13 +19,49 @@ type Fake struct {
 	recent []chain.BlockRef
 	tip    chain.BlockRef
 	runs   int
+	txs    map[string]chain.TxState
+	txErr  error
 }
 
-var _ chain.Backend = (*Fake)(nil)
+var (
+	_ chain.Backend  = (*Fake)(nil)
+	_ chain.TxStater = (*Fake)(nil)
+)
 
 // New returns a fake backend for the chain called name.
 func New(name string) *Fake {
 	return &Fake{name: name, script: make(chan chain.Event), watch: map[string]bool{}}
+}
+
+// SetTxState sets what TxStates reports for txid (unset: chain.TxUnknown).
+func (f *Fake) SetTxState(txid string, s chain.TxState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.txs == nil {
+		f.txs = map[string]chain.TxState{}
+	}
+	f.txs[txid] = s
+}
+
+// SetTxError makes TxStates fail with err (nil: answer again).
+func (f *Fake) SetTxError(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.txErr = err
+}
+
+// TxStates implements chain.TxStater from SetTxState.
+func (f *Fake) TxStates(_ context.Context, txids []string) (map[string]chain.TxState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.txErr != nil {
+		return nil, f.txErr
+	}
+	out := make(map[string]chain.TxState, len(txids))
+	for _, id := range txids {
+		out[id] = f.txs[id]
+	}
+	return out, nil
 }
 
 // Name implements chain.Backend.
