@@ -316,3 +316,58 @@ func parseHexUint(t TB, s string) uint64 {
 	}
 	return v.Uint64()
 }
+
+// Snapshot takes an anvil snapshot of the chain (evm_snapshot) and returns
+// its id for Revert.
+func (n *EVMNode) Snapshot() string {
+	n.t.Helper()
+	var id string
+	n.MustCall(&id, "evm_snapshot")
+	return id
+}
+
+// Revert rewinds the chain to a Snapshot (evm_revert): the blocks after it
+// leave the chain and their transactions are gone from the node.
+func (n *EVMNode) Revert(id string) {
+	n.t.Helper()
+	var ok bool
+	n.MustCall(&ok, "evm_revert", id)
+	if !ok {
+		n.t.Fatalf("testnode %s: evm_revert %s refused", n.Kind, id)
+	}
+}
+
+// SetAutomine turns anvil's mining of a block per transaction on or off.
+func (n *EVMNode) SetAutomine(on bool) {
+	n.t.Helper()
+	n.MustCall(nil, "evm_setAutomine", on)
+}
+
+// RawTx returns the signed bytes of a known transaction (0x hex).
+func (n *EVMNode) RawTx(hash string) string {
+	n.t.Helper()
+	var raw string
+	n.MustCall(&raw, "eth_getRawTransactionByHash", hash)
+	if raw == "" || raw == "0x" {
+		n.t.Fatalf("testnode %s: no raw transaction %s", n.Kind, hash)
+	}
+	return raw
+}
+
+// SendRaw broadcasts signed transaction bytes and returns the hash.
+func (n *EVMNode) SendRaw(raw string) string {
+	n.t.Helper()
+	var hash string
+	n.MustCall(&hash, "eth_sendRawTransaction", raw)
+	return hash
+}
+
+// Pending reports whether the node holds the transaction unmined in its pool.
+func (n *EVMNode) Pending(hash string) bool {
+	n.t.Helper()
+	var tx *struct {
+		BlockHash *string `json:"blockHash"`
+	}
+	n.MustCall(&tx, "eth_getTransactionByHash", hash)
+	return tx != nil && tx.BlockHash == nil
+}

@@ -335,12 +335,33 @@ func (p *Payd) signal(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // in case it was paused
 	_ = cmd.Process.Signal(sig)
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
+	}
+}
+
+// Pause freezes payd (SIGSTOP) so that node changes made meanwhile reach it
+// all at once, as if they had happened between two of its polls. Resume
+// lets it go on; a paused payd is resumed before it is stopped.
+func (p *Payd) Pause() { p.sendOnly(syscall.SIGSTOP) }
+
+// Resume continues a paused payd (SIGCONT).
+func (p *Payd) Resume() { p.sendOnly(syscall.SIGCONT) }
+
+func (p *Payd) sendOnly(sig syscall.Signal) {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		p.t.Fatalf("payd is not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal payd: %v", err)
 	}
 }
 

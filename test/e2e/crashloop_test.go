@@ -190,6 +190,10 @@ func (e *env) violations(created map[string]bool) []string {
 	settledSinceReorg := map[string]bool{}
 	for _, ev := range e.allEvents() {
 		id := ev.Invoice.ID
+		// A status event carries the invoice in that status (docs/webhooks.md).
+		if st, ok := ev.Type.StatusOf(); ok && st != ev.Invoice.Status {
+			bad = append(bad, fmt.Sprintf("event %s %s of invoice %s carries status %s", ev.ID, ev.Type, id, ev.Invoice.Status))
+		}
 		switch ev.Type {
 		case invoice.EventSettled:
 			if settledSinceReorg[id] {
