@@ -1,7 +1,6 @@
 package derive
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -167,8 +166,8 @@ func formatStep(p uint32, hardened string) string {
 type bitcoinDeriver struct {
 	script scriptType
 	net    network
-	chain  *hdkeychain.ExtendedKey // key/steps: Address(i) derives chain/i
-	path   string                  // pathPrefix of chain
+	chain  *pubChain // key/steps: Address(i) derives chain/i
+	path   string    // pathPrefix of chain
 	desc   string                  // canonical descriptor with checksum
 }
 
@@ -199,12 +198,16 @@ func newBitcoinDeriver(script scriptType, net network, e keyExpr) (*bitcoinDeriv
 	if err != nil {
 		return nil, err
 	}
-	return &bitcoinDeriver{script: script, net: net, chain: chain, path: e.pathPrefix(), desc: body + "#" + sum}, nil
+	pc, err := newPubChain(chain)
+	if err != nil {
+		return nil, err
+	}
+	return &bitcoinDeriver{script: script, net: net, chain: pc, path: e.pathPrefix(), desc: body + "#" + sum}, nil
 }
 
 // Address implements Deriver.
 func (d *bitcoinDeriver) Address(i uint32) (string, string, error) {
-	pub, err := childPubKey(d.chain, i)
+	pub, err := d.chain.child(i)
 	if err != nil {
 		return "", "", err
 	}
@@ -239,25 +242,6 @@ func encodeAddress(script scriptType, pub *btcec.PublicKey, params *chaincfg.Par
 		return "", err
 	}
 	return addr.EncodeAddress(), nil
-}
-
-// childPubKey derives the non-hardened child i of chain.
-func childPubKey(chain *hdkeychain.ExtendedKey, i uint32) (*btcec.PublicKey, error) {
-	if i >= hdkeychain.HardenedKeyStart {
-		return nil, fmt.Errorf("%w: %d is in the hardened range (≥ 2^31)", ErrIndex, i)
-	}
-	child, err := chain.Derive(i)
-	if errors.Is(err, hdkeychain.ErrInvalidChild) {
-		return nil, fmt.Errorf("%w: index %d is invalid per BIP32, skip it", ErrIndex, i)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("derive child %d: %w", i, err)
-	}
-	pub, err := child.ECPubKey()
-	if err != nil {
-		return nil, fmt.Errorf("child %d public key: %w", i, err)
-	}
-	return pub, nil
 }
 
 // Type implements Deriver.

@@ -41,8 +41,12 @@ func ParseEVM(xpub string) (Deriver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: derive /0: %v", ErrInvalidKey, err)
 	}
+	pc, err := newPubChain(chain)
+	if err != nil {
+		return nil, err
+	}
 	return &evmDeriver{
-		chain: chain,
+		chain: pc,
 		path:  "m/44'/60'/" + formatStep(k.ChildIndex(), "'") + "/0/",
 		key:   s,
 	}, nil
@@ -50,14 +54,14 @@ func ParseEVM(xpub string) (Deriver, error) {
 
 // evmDeriver derives m/44'/60'/N'/0/i addresses from the cached m/44'/60'/N'/0.
 type evmDeriver struct {
-	chain *hdkeychain.ExtendedKey
+	chain *pubChain
 	path  string // "m/44'/60'/0'/0/"
 	key   string
 }
 
 // Address implements Deriver.
 func (d *evmDeriver) Address(i uint32) (string, string, error) {
-	pub, err := childPubKey(d.chain, i)
+	pub, err := d.chain.child(i)
 	if err != nil {
 		return "", "", err
 	}

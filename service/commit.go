@@ -3,44 +3,127 @@ package service
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/store"
 )
 
 // Group commit (PERF.md): SQLite commits one transaction at a time through
-// one writer connection, so concurrent invoice creations queue up. The first
-// caller to find no write in flight becomes the leader: it takes everything
-// queued so far, writes it in ONE transaction (retrying each invoice alone if
-// that fails, so one bad invoice does not fail the others) and hands each
-// caller its own result; callers that arrived meanwhile form the next batch. Under load a
-// batch holds as many invoices as arrived during the previous commit; alone,
-// a creation commits at once.
+// one writer connection, so concurrent invoice creations queue up. Each
+// caller first does its own part outside the writer — it takes its
+// derivation indexes from the in-memory counter, gets its addresses (derived
+// ahead), renders its invoice.created event and its Idempotency-Key record —
+// then queues. The first caller to find no write in flight becomes the
+// leader: it takes everything queued so far and writes it in ONE
+// transaction, each table's rows in a few multi-row INSERTs, and hands each
+// caller its result; callers that arrived meanwhile form the next batch. If
+// that transaction fails, each invoice is retried alone, so one bad invoice
+// does not fail the others. Under load a batch holds what arrived during the
+// previous commit, bounded by maxBatch; alone, a creation commits at once.
+//
+// The derivation counter lives in memory while payd runs (the database is
+// opened exclusively: no other writer hands out indexes) and is written in
+// the batch's transaction, so a crash before the commit loses nothing and
+// reuses nothing; an invoice that fails leaves its index unused (a gap, as
+// an expired invoice does).
 
 // maxBatch bounds one transaction.
 const maxBatch = 256
 
 type createJob struct {
 	inv  *invoice.Invoice
-	idem *Idempotency
 	ev   invoice.Event
-	err  error
-	done chan struct{}
+	idem *store.IdempotencyRecord
+	// expireBefore is the idempotency record's expiry (older records go).
+	expireBefore time.Time
+	err          error
+	done         chan struct{}
 }
 
 type committer struct {
 	mu      sync.Mutex
 	pending []*createJob
 	leading bool
+	// next is each chain's next derivation index (loaded on first use).
+	next map[string]uint32
 }
 
-// insert stores inv (allocating its addresses) and its invoice.created
-// event, batched with concurrent callers.
+// reserve takes one derivation index per distinct chain of inv's methods.
+func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string]uint32, error) {
+	c := &s.commit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = map[string]uint32{}
+	}
+	got := map[string]uint32{}
+	for _, m := range inv.Methods {
+		if _, ok := got[m.Chain]; ok {
+			continue
+		}
+		idx, ok := c.next[m.Chain]
+		if !ok {
+			var err error
+			if idx, err = s.d.DB.PeekIndex(ctx, m.Chain); err != nil {
+				return nil, err
+			}
+		}
+		if uint64(idx)+1 > 1<<31 {
+			return nil, fmt.Errorf("service: derivation indexes of %s exhausted", m.Chain)
+		}
+		got[m.Chain] = idx
+		c.next[m.Chain] = idx + 1
+	}
+	return got, nil
+}
+
+// prepare fills in inv's addresses from its reserved indexes and renders
+// what the batch will store for it, outside the writer.
+func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempotency) (*createJob, error) {
+	idx, err := s.reserve(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	addrs := map[string]string{}
+	for i := range inv.Methods {
+		m := &inv.Methods[i]
+		a, ok := addrs[m.Chain]
+		if !ok {
+			if a, err = s.address(m.Chain, idx[m.Chain]); err != nil {
+				return nil, err
+			}
+			addrs[m.Chain] = a
+		}
+		m.Address, m.DeriveIdx = a, idx[m.Chain]
+	}
+	j := &createJob{inv: inv, done: make(chan struct{})}
+	if j.ev, err = invoice.NewEvent(invoice.EventCreated, inv, s.d.Now(), s.ViewOptions()); err != nil {
+		return nil, err
+	}
+	if k != nil {
+		body, err := k.Response(inv)
+		if err != nil {
+			return nil, err
+		}
+		j.idem = &store.IdempotencyRecord{APIKeyID: k.APIKeyID, Key: k.Key, RequestHash: k.RequestHash,
+			StatusCode: http.StatusCreated, Response: body, CreatedAt: s.d.Now()}
+		j.expireBefore = k.ExpireBefore
+	}
+	return j, nil
+}
+
+// insert stores inv (with fresh addresses) and its invoice.created event,
+// batched with concurrent callers.
 func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempotency) (invoice.Event, error) {
-	j := &createJob{inv: inv, idem: idem, done: make(chan struct{})}
+	j, err := s.prepare(ctx, inv, idem)
+	if err != nil {
+		return invoice.Event{}, err
+	}
 	c := &s.commit
 	c.mu.Lock()
 	c.pending = append(c.pending, j)
@@ -75,47 +158,13 @@ func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempo
 	return j.ev, j.err
 }
 
-// writeBatch writes every job of a batch in one transaction: one counter
-// update per chain for the whole batch, then each invoice and its event. If
-// that transaction fails, each job is retried in its own transaction, so one
-// bad invoice fails alone.
+// writeBatch writes every job of a batch in one transaction; if that fails,
+// each job is retried in its own transaction, so one bad invoice fails alone.
 func (s *Service) writeBatch(ctx context.Context, batch []*createJob) {
-	err := s.d.DB.Write(ctx, func(tx *store.Tx) error {
-		// Reserve the batch's derivation indexes, one statement per chain.
-		need := map[string]int{}
-		for _, j := range batch {
-			for _, c := range jobChains(j) {
-				need[c]++
-			}
-		}
-		next := map[string]uint32{}
-		for c, n := range need {
-			first, err := tx.NextIndexes(ctx, c, n)
-			if err != nil {
-				return err
-			}
-			next[c] = first
-		}
-		for _, j := range batch {
-			if err := s.insertOne(ctx, tx, j, next); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.d.DB.Write(ctx, func(tx *store.Tx) error { return s.writeJobs(ctx, tx, batch) })
 	if err != nil && len(batch) > 1 {
 		for _, j := range batch {
-			j.err = s.d.DB.Write(ctx, func(tx *store.Tx) error {
-				next := map[string]uint32{}
-				for _, c := range jobChains(j) {
-					first, err := tx.NextIndexes(ctx, c, 1)
-					if err != nil {
-						return err
-					}
-					next[c] = first
-				}
-				return s.insertOne(ctx, tx, j, next)
-			})
+			j.err = s.d.DB.Write(ctx, func(tx *store.Tx) error { return s.writeJobs(ctx, tx, []*createJob{j}) })
 		}
 	} else {
 		for _, j := range batch {
@@ -128,67 +177,52 @@ func (s *Service) writeBatch(ctx context.Context, batch []*createJob) {
 	s.prefill()
 }
 
-// jobChains lists the distinct chains of a job's methods (one address each).
-func jobChains(j *createJob) []string {
-	var out []string
-	for _, m := range j.inv.Methods {
-		if !slices.Contains(out, m.Chain) {
-			out = append(out, m.Chain)
+// writeJobs stores jobs inside tx: the derivation counters past their
+// indexes, the invoices, their events and Idempotency-Key records.
+func (s *Service) writeJobs(ctx context.Context, tx *store.Tx, jobs []*createJob) error {
+	next := map[string]uint32{}
+	invs := make([]*invoice.Invoice, len(jobs))
+	evs := make([]invoice.Event, len(jobs))
+	for i, j := range jobs {
+		invs[i], evs[i] = j.inv, j.ev
+		for _, m := range j.inv.Methods {
+			if m.DeriveIdx+1 > next[m.Chain] {
+				next[m.Chain] = m.DeriveIdx + 1
+			}
 		}
 	}
-	return out
-}
-
-// insertOne gives the invoice one address per chain from the reserved
-// indexes (next, advanced as used) and stores it and its event inside tx.
-func (s *Service) insertOne(ctx context.Context, tx *store.Tx, j *createJob, next map[string]uint32) error {
-	inv := j.inv
-	addrs := map[string]invoice.Method{}
-	for i := range inv.Methods {
-		m := &inv.Methods[i]
-		if a, ok := addrs[m.Chain]; ok {
-			m.Address, m.DeriveIdx = a.Address, a.DeriveIdx
-			continue
-		}
-		idx := next[m.Chain]
-		next[m.Chain] = idx + 1
-		addr, err := s.address(m.Chain, idx)
-		if err != nil {
-			return err
-		}
-		m.Address, m.DeriveIdx = addr, idx
-		addrs[m.Chain] = *m
-	}
-	if err := tx.InsertInvoice(ctx, inv); err != nil {
-		return err
-	}
-	ev, err := invoice.NewEvent(invoice.EventCreated, inv, s.d.Now(), s.ViewOptions())
-	if err != nil {
-		return err
-	}
-	if err := tx.InsertEvents(ctx, []invoice.Event{ev}); err != nil {
-		return err
-	}
-	if k := j.idem; k != nil {
-		body, err := k.Response(inv)
-		if err != nil {
-			return err
-		}
-		rec := store.IdempotencyRecord{APIKeyID: k.APIKeyID, Key: k.Key, RequestHash: k.RequestHash,
-			StatusCode: http.StatusCreated, Response: body, CreatedAt: s.d.Now()}
-		if err := tx.SaveIdempotency(ctx, rec, k.ExpireBefore); err != nil {
+	for _, c := range slices.Sorted(maps.Keys(next)) {
+		if err := tx.AdvanceIndex(ctx, c, next[c]); err != nil {
 			return err
 		}
 	}
-	j.ev = ev
+	if err := tx.InsertNewInvoices(ctx, invs); err != nil {
+		return err
+	}
+	if err := tx.InsertEventsBulk(ctx, evs); err != nil {
+		return err
+	}
+	for i, j := range jobs {
+		j.ev.Seq = evs[i].Seq
+		if j.idem != nil {
+			if err := tx.SaveIdempotency(ctx, *j.idem, j.expireBefore); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
 // Addresses are derived ahead of demand (an EC multiplication each, tens of
 // microseconds) so that no derivation sits inside the write transaction.
 
-// aheadCount is how many addresses per chain are kept derived ahead.
-const aheadCount = 64
+// aheadCount is how many addresses per chain are kept derived ahead: more
+// than a few full batches, so that under load the writer never derives
+// inline (it holds the single writer connection while it does).
+const aheadCount = 1024
+
+// aheadChunk is how many derived addresses prefill publishes at a time.
+const aheadChunk = 64
 
 type addrCache struct {
 	mu      sync.Mutex
@@ -237,34 +271,36 @@ func (s *Service) prefill() {
 			if err != nil {
 				return
 			}
-			fresh := map[uint32]string{}
-			for i := next; i < next+aheadCount; i++ {
+			for i := next; i < next+aheadCount; {
+				fresh := make(map[uint32]string, aheadChunk)
+				for n := 0; n < aheadChunk && i < next+aheadCount; n, i = n+1, i+1 {
+					c.mu.Lock()
+					_, have := c.m[chainName][i]
+					c.mu.Unlock()
+					if have {
+						continue
+					}
+					a, _, err := d.Address(i)
+					if err != nil {
+						return
+					}
+					fresh[i] = a
+				}
 				c.mu.Lock()
-				_, have := c.m[chainName][i]
+				if c.m[chainName] == nil {
+					c.m[chainName] = map[uint32]string{}
+				}
+				for i, a := range fresh {
+					c.m[chainName][i] = a
+				}
+				// Forget indexes already handed out.
+				for i := range c.m[chainName] {
+					if i < next {
+						delete(c.m[chainName], i)
+					}
+				}
 				c.mu.Unlock()
-				if have {
-					continue
-				}
-				a, _, err := d.Address(i)
-				if err != nil {
-					return
-				}
-				fresh[i] = a
 			}
-			c.mu.Lock()
-			if c.m[chainName] == nil {
-				c.m[chainName] = map[uint32]string{}
-			}
-			for i, a := range fresh {
-				c.m[chainName][i] = a
-			}
-			// Forget indexes already handed out.
-			for i := range c.m[chainName] {
-				if i < next {
-					delete(c.m[chainName], i)
-				}
-			}
-			c.mu.Unlock()
 		}()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -233,6 +234,51 @@ func TestConcurrentCreatesGetDistinctAddresses(t *testing.T) {
 	}
 	if len(seen) != 40 {
 		t.Fatalf("%d addresses", len(seen))
+	}
+}
+
+// TestIndexesContinueAcrossRestarts creates invoices concurrently, then
+// starts a second Service on the same database (a restart): the indexes are
+// one run without reuse, the stored counter is past the last one, and the
+// new Service continues from it.
+func TestIndexesContinueAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	create := func(s *Service, n int) []uint32 {
+		var mu sync.Mutex
+		var out []uint32
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				inv, err := s.Create(ctx, CreateRequest{Amount: "0.001", Currency: "BTC", Methods: []string{"bitcoin/btc"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				out = append(out, inv.Methods[0].DeriveIdx)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		slices.Sort(out)
+		return out
+	}
+	first := create(h.s, 50)
+	for i, idx := range first {
+		if idx != uint32(i) {
+			t.Fatalf("indexes %v: want 0…49 without gaps or reuse", first)
+		}
+	}
+	if next, err := h.db.PeekIndex(ctx, "bitcoin"); err != nil || next != 50 {
+		t.Fatalf("stored counter %d, %v; want 50", next, err)
+	}
+	restarted := New(h.s.cfg, h.s.d)
+	second := create(restarted, 10)
+	if second[0] != 50 || second[9] != 59 {
+		t.Fatalf("after the restart: %v, want 50…59", second)
 	}
 }
 

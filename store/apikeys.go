@@ -48,7 +48,7 @@ const keyCols = `id, name, hash, scopes, created_at, last_used_at, revoked_at`
 
 // APIKey returns the key with this id, revoked or not.
 func (db *DB) APIKey(ctx context.Context, id string) (apikey.Key, error) {
-	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
+	k, err := scanKey(db.queryRow(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, ErrNotFound
 	}

@@ -72,6 +72,29 @@ type DB struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // hot write statements, prepared once on the writer
 	wanted map[string]bool      // hot statements to prepare before the next write
+
+	readMu    sync.Mutex
+	readStmts map[string]*sql.Stmt // hot read statements, prepared once on the read pool
+}
+
+// queryRow runs a hot read statement, prepared once on the read pool
+// (database/sql prepares it again on each pool connection as needed).
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	db.readMu.Lock()
+	st, ok := db.readStmts[q]
+	if !ok {
+		var err error
+		if st, err = db.r.PrepareContext(ctx, q); err != nil {
+			db.readMu.Unlock()
+			return db.r.QueryRowContext(ctx, q, args...)
+		}
+		if db.readStmts == nil {
+			db.readStmts = map[string]*sql.Stmt{}
+		}
+		db.readStmts[q] = st
+	}
+	db.readMu.Unlock()
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Open opens (creating if needed) the database at path. It does not migrate.
@@ -146,6 +169,12 @@ func (db *DB) Path() string { return db.path }
 // Close closes the connections and releases the lock.
 func (db *DB) Close() error {
 	var err error
+	db.readMu.Lock()
+	for _, st := range db.readStmts {
+		_ = st.Close()
+	}
+	db.readStmts = nil
+	db.readMu.Unlock()
 	db.stmtMu.Lock()
 	for _, st := range db.stmts {
 		_ = st.Close()
