@@ -78,11 +78,13 @@ func TestReorgPaymentBackInMempool(t *testing.T) {
 		e.wait(v.ID, invoice.StatusSettled, "", wait)
 		return v, txid, blk
 	}
-	settledAgain := func(e *env, id string) *invoice.View {
+	// settledAgain waits until the payment is confirmed in a block other
+	// than old (judged from one invoice object, never from two reads).
+	settledAgain := func(e *env, id, old string) *invoice.View {
 		e.t.Helper()
-		return e.waitFor(id, "settled again", wait, func(v *invoice.View) bool {
+		return e.waitFor(id, "settled again outside "+old, wait, func(v *invoice.View) bool {
 			return v.Status == invoice.StatusSettled && len(v.Payments) == 1 && v.Payments[0].Status == invoice.PaymentConfirmed &&
-				slices.Contains(e.events(v.ID), string(reorged))
+				v.Payments[0].BlockHash != nil && *v.Payments[0].BlockHash != old
 		})
 	}
 
@@ -93,7 +95,7 @@ func TestReorgPaymentBackInMempool(t *testing.T) {
 		stack.BTC.InvalidateBlock(blk) // the tx goes back to btcd's mempool…
 		fresh := stack.BTC.Generate(1) // …and is mined again at once
 		e.payd.Resume()
-		s := settledAgain(e, v.ID)
+		s := settledAgain(e, v.ID, blk)
 		if p := s.Payments[0]; p.TxID != txid || p.BlockHash == nil || *p.BlockHash != fresh[0] {
 			t.Fatalf("payment %+v, want tx %s in %s", p, txid, fresh[0])
 		}
@@ -110,7 +112,7 @@ func TestReorgPaymentBackInMempool(t *testing.T) {
 		}
 		e.wantEvents(v.ID, created, received, process, confirmed, settled, reorged, process)
 		fresh := stack.BTC.Generate(1)
-		if s := settledAgain(e, v.ID); *s.Payments[0].BlockHash != fresh[0] {
+		if s := settledAgain(e, v.ID, blk); *s.Payments[0].BlockHash != fresh[0] {
 			t.Fatalf("payment %+v, want block %s", s.Payments[0], fresh[0])
 		}
 		e.wantReorgTail(v.ID)
@@ -124,10 +126,13 @@ func TestReorgPaymentBackInMempool(t *testing.T) {
 		snap := stack.EVM.Snapshot()
 		tx := stack.EVM.TransferToken(stack.USDC, method(e.t, v, "ethereum/usdc").Address, big.NewInt(3_000_000)) // mined at once
 		stack.EVM.WaitReceipt(tx)
-		e.wait(v.ID, invoice.StatusSettled, "", wait)
+		s := e.wait(v.ID, invoice.StatusSettled, "", wait)
+		if len(s.Payments) != 1 || s.Payments[0].BlockHash == nil {
+			e.t.Fatalf("settled without a mined payment: %+v", s.Payments)
+		}
 		stack.EVM.SetAutomine(false)
 		e.t.Cleanup(func() { stack.EVM.SetAutomine(true) })
-		return v, tx, snap
+		return s, tx, snap
 	}
 
 	t.Run("ethereum, replacement block before the next poll", func(t *testing.T) {
@@ -139,7 +144,7 @@ func TestReorgPaymentBackInMempool(t *testing.T) {
 		stack.EVM.SendRaw(raw) // …its transfer waits in the pool…
 		stack.EVM.Mine(1)      // …and is mined again in a new block at the same height
 		e.payd.Resume()
-		settledAgain(e, v.ID)
+		settledAgain(e, v.ID, *v.Payments[0].BlockHash)
 		e.wantReorgTail(v.ID)
 	})
 
@@ -157,7 +162,7 @@ func TestReorgPaymentBackInMempool(t *testing.T) {
 		}
 		e.wantEvents(v.ID, created, received, confirmed, settled, reorged, process)
 		stack.EVM.Mine(1)
-		settledAgain(e, v.ID)
+		settledAgain(e, v.ID, *v.Payments[0].BlockHash)
 		e.wantReorgTail(v.ID)
 	})
 
