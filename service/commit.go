@@ -35,6 +35,13 @@ import (
 // maxBatch bounds one transaction.
 const maxBatch = 256
 
+// maxLinger bounds how long a leader waits for callers already preparing
+// their invoice to join its batch (batches bounded by time as well as by
+// count): far less than one transaction, so a request never waits behind a
+// long one, while a batch under load grows from a few invoices to most of
+// the callers in flight and the commit's fixed cost is shared.
+const maxLinger = 500 * time.Microsecond
+
 type createJob struct {
 	inv  *invoice.Invoice
 	ev   invoice.Event
@@ -49,6 +56,11 @@ type committer struct {
 	mu      sync.Mutex
 	pending []*createJob
 	leading bool
+	// preparing counts callers between reserve and queueing: a leader
+	// waits for them (at most maxLinger) so they join its batch instead of
+	// waiting for a whole transaction more.
+	preparing int
+	queued    chan struct{} // signalled (capacity 1) when a job is queued
 	// next is each chain's next derivation index (loaded on first use).
 	next map[string]uint32
 }
@@ -120,13 +132,25 @@ func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempote
 // insert stores inv (with fresh addresses) and its invoice.created event,
 // batched with concurrent callers.
 func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempotency) (invoice.Event, error) {
-	j, err := s.prepare(ctx, inv, idem)
-	if err != nil {
-		return invoice.Event{}, err
-	}
 	c := &s.commit
 	c.mu.Lock()
+	if c.queued == nil {
+		c.queued = make(chan struct{}, 1)
+	}
+	c.preparing++
+	c.mu.Unlock()
+	j, err := s.prepare(ctx, inv, idem)
+	c.mu.Lock()
+	c.preparing--
+	if err != nil {
+		c.mu.Unlock()
+		return invoice.Event{}, err
+	}
 	c.pending = append(c.pending, j)
+	select {
+	case c.queued <- struct{}{}:
+	default:
+	}
 	if c.leading {
 		c.mu.Unlock()
 		select {
@@ -140,6 +164,7 @@ func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempo
 	}
 	c.leading = true
 	for {
+		c.linger()
 		batch := c.pending
 		if len(batch) > maxBatch {
 			batch = batch[:maxBatch]
@@ -156,6 +181,26 @@ func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempo
 	}
 	<-j.done
 	return j.ev, j.err
+}
+
+// linger waits, with c.mu held on entry and exit, while callers are still
+// preparing invoices that would join the batch, up to maxLinger.
+func (c *committer) linger() {
+	if c.preparing == 0 || len(c.pending) >= maxBatch {
+		return
+	}
+	deadline := time.NewTimer(maxLinger)
+	defer deadline.Stop()
+	for c.preparing > 0 && len(c.pending) < maxBatch {
+		c.mu.Unlock()
+		select {
+		case <-c.queued:
+		case <-deadline.C:
+			c.mu.Lock()
+			return
+		}
+		c.mu.Lock()
+	}
 }
 
 // writeBatch writes every job of a batch in one transaction; if that fails,
