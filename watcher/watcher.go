@@ -300,14 +300,20 @@ func (x *Expirer) Wake() {
 // maxSleep bounds a sleep, so a changed clock is noticed.
 const maxSleep = time.Minute
 
-// Run handles deadlines until ctx is done.
+// Run handles deadlines until ctx is done. A Wake (every commit that stored
+// events calls it) only re-reads the next deadline from the read pool; the
+// write transaction of Tick runs when a deadline has passed, so invoice
+// creation under load does not share the single writer with the expirer.
 func (x *Expirer) Run(ctx context.Context) error {
+	tick := true // at start: whatever passed while payd was down
 	for {
-		if err := x.Tick(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if tick {
+			if err := x.Tick(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				x.d.Log.Error("expiry failed", "err", err)
 			}
-			x.d.Log.Error("expiry failed", "err", err)
 		}
 		sleep := maxSleep
 		if next, ok, err := x.d.DB.NextDeadline(ctx); err == nil && ok {
@@ -318,6 +324,7 @@ func (x *Expirer) Run(ctx context.Context) error {
 			// Deadlines are whole seconds: wake just after the second.
 			sleep += 5 * time.Millisecond
 		}
+		dueAt := x.d.Now().Add(sleep)
 		t := time.NewTimer(sleep)
 		select {
 		case <-ctx.Done():
@@ -325,7 +332,11 @@ func (x *Expirer) Run(ctx context.Context) error {
 			return nil
 		case <-x.wake:
 			t.Stop()
+			// A new deadline: look again before writing — unless the one
+			// slept for has come (wakes under load must not starve it).
+			tick = !x.d.Now().Before(dueAt)
 		case <-t.C:
+			tick = true
 		}
 	}
 }

@@ -477,3 +477,39 @@ func TestExpirerWaitsForNextDeadline(t *testing.T) {
 	}
 	e.check("inv_x", invoice.StatusExpired, "", expired)
 }
+
+// TestExpirerNotStarvedByWakes wakes the expirer every millisecond (as
+// commits under load do) across an invoice's deadline: the wakes only make it
+// re-read the next deadline, and the invoice still expires.
+func TestExpirerNotStarvedByWakes(t *testing.T) {
+	e := newEnv(t, "")
+	e.clk.Set(time.Now().UTC().Truncate(time.Second))
+	inv := e.create("inv_w", "addr-w", 1, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inv.ExpiresAt = e.clk.Now().Add(time.Second)
+	if err := e.db.Write(ctx, func(tx *store.Tx) error { return tx.SaveInvoice(ctx, inv) }); err != nil {
+		t.Fatal(err)
+	}
+	go e.x.Run(ctx)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				e.x.Wake()
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	e.clk.Set(inv.ExpiresAt)
+	select {
+	case <-e.notify:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not expired while woken every millisecond")
+	}
+	e.check("inv_w", invoice.StatusExpired, "", expired)
+}
