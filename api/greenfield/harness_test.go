@@ -193,3 +193,5 @@ func decodeJSON[T any](t *testing.T, b []byte) T {
 	}
 	return v
 }
+
+func serviceListAll() service.ListFilter { return service.ListFilter{Limit: 200} }
