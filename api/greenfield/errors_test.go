@@ -15,12 +15,12 @@ func TestErrors(t *testing.T) {
 	h := newHarness(t)
 	ro := newHarness(t, apikey.ScopeInvoicesRead)
 	tests := []struct {
-		name         string
-		h            *harness
-		auth         string // "" = the harness key as "token …"
-		method, path string
-		body         string
-		status       int
+		name          string
+		h             *harness
+		auth          string // "" = the harness key as "token …"
+		method, path  string
+		body          string
+		status        int
 		code, path422 string
 	}{
 		{"no key", h, "-", "GET", "/api/v1/stores", "", 401, "unauthenticated", ""},
