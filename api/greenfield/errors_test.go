@@ -119,6 +119,10 @@ func TestBearerAndReadOnlyPermissions(t *testing.T) {
 	if _, ok := wooAccepts(k.Permissions); ok {
 		t.Error("the WooCommerce check accepts a read-only key")
 	}
+	keys, err := h.db.APIKeys(t.Context())
+	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
+		t.Errorf("key use not recorded: %+v %v", keys, err)
+	}
 }
 
 // TestCreateTranslation: Greenfield's checkout options reach payd, nulls and

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/payd/payd/internal/apikey"
@@ -29,10 +30,11 @@ type Invoices interface {
 	Mark(ctx context.Context, id string, status invoice.Status) (*invoice.Invoice, error)
 }
 
-// Keys looks API keys up (*store.DB); APIKey returns store.ErrNotFound for
-// an unknown id.
+// Keys looks API keys up and records their use (*store.DB); APIKey returns
+// store.ErrNotFound for an unknown id.
 type Keys interface {
 	APIKey(ctx context.Context, id string) (apikey.Key, error)
+	TouchAPIKey(ctx context.Context, id string, now time.Time) error
 }
 
 // Webhooks manages the Greenfield webhook endpoints (*webhook.Manager).
@@ -94,6 +96,9 @@ type API struct {
 	d       Deps
 	log     *slog.Logger
 	methods []Method
+
+	touchMu sync.Mutex
+	touched map[string]time.Time // key id → last TouchAPIKey
 }
 
 // New returns the Greenfield API for cfg.
@@ -104,7 +109,7 @@ func New(cfg Config, d Deps) *API {
 	if cfg.StoreName == "" {
 		cfg.StoreName = "payd"
 	}
-	return &API{cfg: cfg, d: d, log: d.Log.With("subsystem", "greenfield"), methods: newMethods(cfg.Methods)}
+	return &API{cfg: cfg, d: d, log: d.Log.With("subsystem", "greenfield"), methods: newMethods(cfg.Methods), touched: map[string]time.Time{}}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, k apikey.Key) error
@@ -208,7 +213,24 @@ func (a *API) authenticate(r *http.Request) (apikey.Key, error) {
 	if !apikey.Verify(secret, k.Hash) || k.RevokedAt != nil {
 		return apikey.Key{}, errUnauthenticated
 	}
+	a.touch(r.Context(), k.ID)
 	return k, nil
+}
+
+// touch records key use (payd apikey list) at most once a minute per key.
+func (a *API) touch(ctx context.Context, id string) {
+	now := time.Now()
+	a.touchMu.Lock()
+	last, ok := a.touched[id]
+	if ok && now.Sub(last) < time.Minute {
+		a.touchMu.Unlock()
+		return
+	}
+	a.touched[id] = now
+	a.touchMu.Unlock()
+	if err := a.d.Keys.TouchAPIKey(context.WithoutCancel(ctx), id, now); err != nil {
+		a.log.Warn("record api key use", "key_id", id, "err", err)
+	}
 }
 
 // FieldError is one entry of Greenfield's 422 body.
