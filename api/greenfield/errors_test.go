@@ -3,6 +3,7 @@ package greenfield
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -187,5 +188,26 @@ func TestMethodIDs(t *testing.T) {
 	}
 	if m, ok := a.parseMethod("BTC"); !ok || m.Name != "bitcoin/btc" {
 		t.Errorf("legacy BTC: %v %v", m.Name, ok)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t)
+	g := New(Config{StoreID: storeID, APIRateLimit: 1}, Deps{Keys: h.db})
+	mux := http.NewServeMux()
+	g.Register(mux)
+	codes := map[int]int{}
+	for range 5 {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/api/v1/stores", nil)
+		req.Header.Set("Authorization", "token "+h.key)
+		mux.ServeHTTP(rec, req)
+		codes[rec.Code]++
+		if rec.Code == 429 && (rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"code":"rate-limited"`)) {
+			t.Errorf("429 without Retry-After or code: %v %s", rec.Header(), rec.Body)
+		}
+	}
+	if codes[200] != 2 || codes[429] != 3 {
+		t.Errorf("codes %v, want burst 2 then 429", codes)
 	}
 }

@@ -71,6 +71,9 @@ type Config struct {
 	ToleranceBP      int64
 	// Version is payd's version, shown as paydVersion in server/info.
 	Version string
+	// APIRateLimit is requests per second per API key (burst twice that);
+	// 0 = unlimited.
+	APIRateLimit float64
 }
 
 // Deps are Greenfield's collaborators; cmd/payd fills them in.
@@ -99,6 +102,7 @@ type API struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // key id → last TouchAPIKey
+	limits  *limiter
 }
 
 // New returns the Greenfield API for cfg.
@@ -109,7 +113,8 @@ func New(cfg Config, d Deps) *API {
 	if cfg.StoreName == "" {
 		cfg.StoreName = "payd"
 	}
-	return &API{cfg: cfg, d: d, log: d.Log.With("subsystem", "greenfield"), methods: newMethods(cfg.Methods), touched: map[string]time.Time{}}
+	return &API{cfg: cfg, d: d, log: d.Log.With("subsystem", "greenfield"), methods: newMethods(cfg.Methods), touched: map[string]time.Time{},
+		limits: &limiter{rps: cfg.APIRateLimit, m: map[string]*bucket{}}}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, k apikey.Key) error
@@ -176,6 +181,9 @@ func (a *API) serve(scope string, h handlerFunc) http.Handler {
 			}
 		}()
 		k, err := a.authenticate(r)
+		if err == nil {
+			err = a.limits.allow(w, k.ID, time.Now())
+		}
 		if err == nil && scope != "" && !k.Has(scope) {
 			err = &Error{Status: http.StatusForbidden, Code: "missing-permission",
 				Message: "this API key lacks the " + scope + " scope", MissingPermission: permissionFor(scope) + ":" + a.cfg.StoreID}

@@ -15,7 +15,7 @@ func greenfieldConfig(cfg *config.Config, baseURL string, toleranceBP int64) gre
 	gc := greenfield.Config{
 		StoreID: cfg.Greenfield.StoreID, StoreName: cfg.Greenfield.StoreName, DefaultCurrency: cfg.Greenfield.DefaultCurrency,
 		BaseURL: baseURL, ExpiresIn: cfg.Invoices.ExpiresIn, MonitoringWindow: cfg.Invoices.MonitoringWindow,
-		ToleranceBP: toleranceBP, Version: Version(),
+		ToleranceBP: toleranceBP, Version: Version(), APIRateLimit: cfg.Server.APIRateLimit,
 	}
 	if gc.StoreName == "" {
 		gc.StoreName = cfg.Checkout.StoreName
