@@ -57,6 +57,8 @@ type Config struct {
 	Webhooks Webhooks         `mapstructure:"webhooks"`
 	Rates    rates.Config     `mapstructure:"rates"`
 	Checkout Checkout         `mapstructure:"checkout"`
+	// Greenfield serves the BTCPay Greenfield API subset shop plugins use.
+	Greenfield Greenfield `mapstructure:"greenfield"`
 }
 
 // Server is the HTTP server.
@@ -178,6 +180,18 @@ type Checkout struct {
 	FrameAncestors string `mapstructure:"frame_ancestors"`
 	// Language is the default language when the browser asks for none we have.
 	Language string `mapstructure:"language"`
+}
+
+// Greenfield is the BTCPay Greenfield compatibility API (/api/v1, docs/greenfield.md).
+type Greenfield struct {
+	// Enabled serves /api/v1 for BTCPay shop plugins.
+	Enabled bool `mapstructure:"enabled"`
+	// StoreID is the one store's id, entered in the shop plugin.
+	StoreID string `mapstructure:"store_id"`
+	// StoreName is the store's name ("" = checkout.store_name).
+	StoreName string `mapstructure:"store_name"`
+	// DefaultCurrency prices invoices created without a currency.
+	DefaultCurrency string `mapstructure:"default_currency"`
 }
 
 // MethodSpec is one payment method derived from the chains section.

@@ -19,6 +19,7 @@ var (
 	symbolRe    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9.]{0,15}$`)
 	contractRe  = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 	colorRe     = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+	storeIDRe   = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
 )
 
 // Validate checks the whole configuration and returns every problem found,
@@ -126,6 +127,14 @@ func (c *Config) Validate() error {
 	if c.Checkout.LogoURL != "" {
 		if err := checkURL(c.Checkout.LogoURL, false); err != nil {
 			add(cerr("checkout.logo_url", "%v", "give an absolute http(s) URL or leave it empty", err))
+		}
+	}
+	if c.Greenfield.Enabled {
+		if !storeIDRe.MatchString(c.Greenfield.StoreID) {
+			add(cerr("greenfield.store_id", "is %q", "use 1…64 letters and digits, e.g. the output of `openssl rand -hex 16`", c.Greenfield.StoreID))
+		}
+		if c.Greenfield.DefaultCurrency == "" {
+			add(cerr("greenfield.default_currency", "is empty", `use a currency code such as "USD"`))
 		}
 	}
 	return errors.Join(errs...)

@@ -333,6 +333,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*invoice.Invoi
 		LinkID:      req.LinkID,
 	}
 	inv.MonitorUntil = inv.ExpiresAt.Add(s.cfg.MonitoringWindow)
+	if req.MonitoringWindow != nil && *req.MonitoringWindow >= 0 {
+		inv.MonitorUntil = inv.ExpiresAt.Add(*req.MonitoringWindow)
+	}
 	ev, err := s.insert(ctx, inv, req.Idempotency)
 	if err != nil {
 		return nil, fmt.Errorf("create invoice: %w", err)

@@ -31,6 +31,9 @@ type CreateRequest struct {
 	RedirectURL      string          `json:"redirect_url,omitempty"`
 	// LinkID is set when a payment link created the invoice (not from JSON).
 	LinkID string `json:"-"`
+	// MonitoringWindow, when set, replaces the configured monitoring window
+	// for this invoice (not from JSON: Greenfield's monitoringMinutes).
+	MonitoringWindow *time.Duration `json:"-"`
 	// Idempotency, when set, is stored in the same transaction as the
 	// invoice (not from JSON): a crash can never leave an invoice whose
 	// Idempotency-Key a retry would not find.

@@ -30,6 +30,11 @@ type WebhookEndpoint struct {
 	// CreatedSeq is the highest event seq when the endpoint was created: it
 	// receives events with a greater seq only.
 	CreatedSeq int64
+	// Format names the body format ("" = payd's own, "greenfield"), Disabled
+	// endpoints get no new deliveries, Options is the format's opaque JSON.
+	Format   string
+	Disabled bool
+	Options  string
 }
 
 // WebhookDelivery is a queued delivery of one event to one endpoint, with the
@@ -60,11 +65,14 @@ type WebhookAttempt struct {
 
 const endpointCols = `id, url, secret, events, source, created_at, created_seq`
 
+// endpointSelect is endpointCols and the format columns (00005_greenfield).
+const endpointSelect = endpointCols + `, format, disabled, options`
+
 func scanEndpoint(sc interface{ Scan(...any) error }) (WebhookEndpoint, error) {
 	var e WebhookEndpoint
 	var events string
 	var created int64
-	if err := sc.Scan(&e.ID, &e.URL, &e.Secret, &events, &e.Source, &created, &e.CreatedSeq); err != nil {
+	if err := sc.Scan(&e.ID, &e.URL, &e.Secret, &events, &e.Source, &created, &e.CreatedSeq, &e.Format, &e.Disabled, &e.Options); err != nil {
 		return e, err
 	}
 	e.Events = strings.Fields(events)
@@ -75,7 +83,7 @@ func scanEndpoint(sc interface{ Scan(...any) error }) (WebhookEndpoint, error) {
 func queryEndpoints(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }) ([]WebhookEndpoint, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints ORDER BY created_at, id`)
+	rows, err := q.QueryContext(ctx, `SELECT `+endpointSelect+` FROM webhook_endpoints ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: webhook endpoints: %w", err)
 	}
@@ -98,7 +106,7 @@ func (db *DB) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
 
 // WebhookEndpoint returns one endpoint, or ErrNotFound.
 func (db *DB) WebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
-	e, err := scanEndpoint(db.r.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = ?`, id))
+	e, err := scanEndpoint(db.r.QueryRowContext(ctx, `SELECT `+endpointSelect+` FROM webhook_endpoints WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, ErrNotFound
 	}
@@ -115,8 +123,8 @@ func (db *DB) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) (Web
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&e.CreatedSeq); err != nil {
 			return fmt.Errorf("store: create webhook endpoint: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointCols+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			e.ID, e.URL, e.Secret, strings.Join(e.Events, " "), e.Source, unix(e.CreatedAt), e.CreatedSeq)
+		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointSelect+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			e.ID, e.URL, e.Secret, strings.Join(e.Events, " "), e.Source, unix(e.CreatedAt), e.CreatedSeq, e.Format, e.Disabled, e.Options)
 		if err != nil {
 			return fmt.Errorf("store: create webhook endpoint: %w", err)
 		}

@@ -117,15 +117,19 @@ func (m *Manager) attempt(ctx context.Context, ep store.WebhookEndpoint, d store
 func (m *Manager) post(ctx context.Context, ep store.WebhookEndpoint, d store.WebhookDelivery, now time.Time) (code int, errMsg, outcome string) {
 	actx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.URL, bytes.NewReader(d.Payload))
+	body, hdr, err := m.render(ep, d, now)
+	if err != nil {
+		return 0, "render: " + err.Error(), "failure"
+	}
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, "build request: " + err.Error(), "failure"
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", m.cfg.UserAgent)
-	req.Header.Set("Payd-Event-Id", d.EventID)
-	req.Header.Set("Payd-Event-Type", d.EventType)
-	req.Header.Set("Payd-Signature", Sign(ep.Secret, now, d.Payload))
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	resp, err := m.client.Do(req)
 	if err != nil {
 		switch {

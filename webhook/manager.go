@@ -39,6 +39,8 @@ type Config struct {
 	// OnAttempt, if set, is called after every attempt with its outcome
 	// ("success", "failure" or "timeout") and duration (metrics).
 	OnAttempt func(outcome string, d time.Duration)
+	// Formats render the bodies of endpoints with a Format (format.go).
+	Formats map[string]Format
 }
 
 // ConfigEndpoint is a webhook endpoint from the config file.
@@ -243,6 +245,9 @@ func normalizeEvents(events []string) ([]string, error) {
 }
 
 func matches(ep store.WebhookEndpoint, ev invoice.Event) bool {
+	if ep.Disabled {
+		return false
+	}
 	for _, e := range ep.Events {
 		if e == "*" || e == string(ev.Type) {
 			return true

@@ -18,8 +18,9 @@ func init() {
 		cmd := &cobra.Command{Use: "apikey", Short: "Create, list and revoke API keys"}
 		var name string
 		var scopes []string
+		var gf bool
 		create := &cobra.Command{
-			Use:   "create --name NAME [--scope SCOPE]...",
+			Use:   "create --name NAME [--scope SCOPE]... [--greenfield]",
 			Short: "Create an API key; its secret is printed once and only its hash is stored",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -29,6 +30,12 @@ func init() {
 				cfg, err := g.loadConfigLoose()
 				if err != nil {
 					return err
+				}
+				if gf {
+					if len(scopes) > 0 {
+						return &exitError{code: 2, err: errors.New("--greenfield gives every invoice and webhook scope; leave out --scope")}
+					}
+					scopes = apikey.AllScopes
 				}
 				secret, k, err := apikey.Generate(name, scopes, time.Now())
 				if err != nil {
@@ -46,10 +53,18 @@ func init() {
 				fmt.Fprintln(out, secret)
 				fmt.Fprintf(cmd.ErrOrStderr(), "created %s (%s) with scopes %s — this secret is shown once; store it now\n",
 					k.ID, k.Name, strings.Join(k.Scopes, ","))
+				if gf {
+					if !cfg.Greenfield.Enabled {
+						fmt.Fprintln(cmd.ErrOrStderr(), "note: greenfield.enabled is false in the config; set it (and greenfield.store_id) for /api/v1")
+					} else {
+						fmt.Fprintf(cmd.ErrOrStderr(), "BTCPay plugin settings: server URL %s, store id %s, this API key\n", cfg.Server.PublicURL, cfg.Greenfield.StoreID)
+					}
+				}
 				return nil
 			},
 		}
 		create.Flags().StringVar(&name, "name", "", "a name to recognise the key by (required)")
+		create.Flags().BoolVar(&gf, "greenfield", false, "a key for BTCPay Greenfield shop plugins: every invoice and webhook scope")
 		create.Flags().StringArrayVar(&scopes, "scope", nil, "invoices:read, invoices:write, webhooks:read, webhooks:write (repeatable; default all)")
 
 		list := &cobra.Command{

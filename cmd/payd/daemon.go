@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/payd/payd/api"
+	"github.com/payd/payd/api/greenfield"
 	"github.com/payd/payd/chain"
 	"github.com/payd/payd/chain/bitcoin"
 	"github.com/payd/payd/chain/evm"
@@ -106,10 +107,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	for _, e := range cfg.Webhooks.Endpoints {
 		endpoints = append(endpoints, webhook.ConfigEndpoint{URL: e.URL, Secret: e.Secret.Reveal(), Events: e.Events})
 	}
+	gfCfg := greenfieldConfig(cfg, baseURL, tol)
 	d.hooks, err = webhook.New(webhook.Config{
 		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule, Concurrency: cfg.Webhooks.Concurrency,
 		AllowPrivate: cfg.Webhooks.AllowPrivate, UserAgent: "payd/" + Version(), Endpoints: endpoints,
 		OnAttempt: d.metrics.ObserveDelivery,
+		Formats:   map[string]webhook.Format{webhook.FormatGreenfield: greenfield.NewWebhookFormat(gfCfg)},
 	}, d.db, log.With("subsystem", "webhook"))
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -159,6 +162,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		})
 	mux := http.NewServeMux()
 	a.Register(mux)
+	if cfg.Greenfield.Enabled {
+		greenfield.New(gfCfg, greenfield.Deps{Invoices: d.svc, Keys: d.db, Webhooks: d.hooks, Ready: d.ready,
+			Chains: d.chainStatus, Log: log.With("subsystem", "greenfield")}).Register(mux)
+	}
 	co.Register(mux, co.Links(d.svc, checkout.LinkOptions{ClientIP: a.ClientIP}))
 	mux.HandleFunc("GET /i/{id}/ws", d.hub.ServeInvoice)
 
@@ -298,5 +305,7 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 var _ api.Webhooks = (*webhook.Manager)(nil)
+var _ greenfield.Webhooks = (*webhook.Manager)(nil)
+var _ greenfield.Invoices = (*service.Service)(nil)
 
 var _ chain.Backend = node(nil)
