@@ -107,7 +107,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		endpoints = append(endpoints, webhook.ConfigEndpoint{URL: e.URL, Secret: e.Secret.Reveal(), Events: e.Events})
 	}
 	d.hooks, err = webhook.New(webhook.Config{
-		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule, Concurrency: cfg.Webhooks.Concurrency,
+		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule,
+		Concurrency: cfg.Webhooks.Concurrency, EndpointConcurrency: cfg.Webhooks.EndpointConcurrency,
 		AllowPrivate: cfg.Webhooks.AllowPrivate, UserAgent: "payd/" + Version(), Endpoints: endpoints,
 		OnAttempt: d.metrics.ObserveDelivery,
 	}, d.db, log.With("subsystem", "webhook"))
