@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +23,9 @@ const (
 	maxHeld     = 1024 // deliveries per endpoint taken and not yet recorded, at most
 	recordBatch = 512  // attempts recorded in one transaction, at most
 	recordQueue = 1024 // attempts waiting for the recorder, at most
+	// recordLinger is how long the recorder gathers results after the first
+	// before it commits them: fewer, larger transactions on the writer.
+	recordLinger = 2 * time.Millisecond
 )
 
 // note tells a worker that an attempt's request ended (recorded false; ok:
@@ -72,18 +76,19 @@ func (l *limiter) observe(ok bool) {
 }
 
 // runWorker delivers one endpoint's queue. It reads the due deliveries that
-// are at the head of their invoice's line (PendingWebhookDeliveries) and
-// sends them, up to the endpoint's limit in flight (see limiter; at most
-// m.perEP), each holding one of the global slots while its request runs.
-// Each attempt's result goes to the recorder; until it is committed the
-// delivery stays pending in the queue and is not read again, and the
-// invoice's later deliveries stay behind it, so they go out only after it
-// succeeded or failed for good. The worker sleeps until the next delivery is
-// due, a wake-up, a note, or the poll interval. It returns when ctx is done,
-// after its attempts ended.
+// are at the head of their invoice's line (PendingWebhookDeliveries), in the
+// background while it sends those it has, and sends them, up to the
+// endpoint's limit in flight (see limiter; at most m.perEP), each holding one
+// of the global slots while its request runs. Each attempt's result goes to
+// the recorder; until it is committed the delivery stays pending in the
+// queue and is not read again, and the invoice's later deliveries stay
+// behind it, so they go out only after it succeeded or failed for good. The
+// worker sleeps until the next delivery is due, a wake-up, a note, or the
+// poll interval. It returns when ctx is done, after its reads and attempts
+// ended.
 func (m *Manager) runWorker(ctx context.Context, w *worker) {
-	var attempts sync.WaitGroup
-	defer attempts.Wait()
+	var running sync.WaitGroup // reads and attempts
+	defer running.Wait()
 	lim := newLimiter(m.perEP)
 	sending := 0                      // requests in flight
 	held := map[int64]bool{}          // sent or sending, not yet recorded
@@ -91,15 +96,19 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 	var notes []note
 	var due time.Time // when the soonest delivery not yet due is (zero: none seen)
 	stale := true     // the queue may hold due heads that are not in ready
+	reading := false  // a read is under way; its result comes on fetched
+	fetched := make(chan []store.WebhookDelivery, 1)
 	timer := time.NewTimer(pollInterval)
 	defer timer.Stop()
 	for {
-		now := time.Now()
-		if !due.IsZero() && !now.Before(due) {
+		if !due.IsZero() && !time.Now().Before(due) {
 			stale, due = true, time.Time{}
 		}
-		if stale && len(ready) <= lim.max && len(held)+len(ready) < maxHeld {
-			stale = false
+		if stale && !reading && len(ready) <= fetchBatch/2 && len(held)+len(ready) < maxHeld {
+			// Read ahead while ready still holds work. What is in ready or
+			// held is left out; an invoice's next delivery is not the head
+			// while one of those is pending.
+			stale, reading = false, true
 			exclude := make([]int64, 0, len(held)+len(ready))
 			for id := range held {
 				exclude = append(exclude, id)
@@ -107,24 +116,19 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 			for _, d := range ready {
 				exclude = append(exclude, d.ID)
 			}
-			ds, err := m.db.PendingWebhookDeliveries(ctx, w.ep.ID, fetchBatch, exclude)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				t0 := time.Now()
+				ds, err := m.db.PendingWebhookDeliveries(ctx, w.ep.ID, fetchBatch, exclude)
+				if os.Getenv("WHDBG") != "" {
+					fmt.Fprintf(os.Stderr, "fetch %d rows excl %d in %s\n", len(ds), len(exclude), time.Since(t0))
 				}
-				m.log.Error("read webhook queue", "endpoint", w.ep.ID, "err", err)
-			}
-			due = time.Time{}
-			for _, d := range ds {
-				if d.NextAttemptAt.After(now) {
-					due = d.NextAttemptAt
-					break
+				if err != nil && ctx.Err() == nil {
+					m.log.Error("read webhook queue", "endpoint", w.ep.ID, "err", err)
 				}
-				ready = append(ready, d)
-			}
-			if len(ds) == fetchBatch && due.IsZero() {
-				stale = true // a full batch, all due: there may be more
-			}
+				fetched <- ds
+			}()
 		}
 		for len(ready) > 0 && sending < lim.cur && len(held) < maxHeld {
 			select {
@@ -136,9 +140,9 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 			ready = ready[1:]
 			sending++
 			held[d.ID] = true
-			attempts.Add(1)
+			running.Add(1)
 			go func() {
-				defer attempts.Done()
+				defer running.Done()
 				m.attempt(ctx, w, d)
 			}()
 		}
@@ -150,6 +154,20 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 		select {
 		case <-ctx.Done():
 			return
+		case ds := <-fetched:
+			reading = false
+			now := time.Now()
+			due = time.Time{}
+			for _, d := range ds {
+				if d.NextAttemptAt.After(now) {
+					due = d.NextAttemptAt
+					break
+				}
+				ready = append(ready, d)
+			}
+			if len(ds) == fetchBatch && due.IsZero() {
+				stale = true // a full batch, all due: there may be more
+			}
 		case <-w.wake:
 			stale = true
 		case <-w.notify:
@@ -212,16 +230,20 @@ type result struct {
 	r store.WebhookResult
 }
 
-// runRecorder records attempts until in is closed: it takes every result
-// waiting (up to recordBatch) and commits them in one transaction, so the
-// writer connection, shared with invoice creation, sees one small write per
-// batch instead of one per delivery. Then it tells each worker. A failed
-// write leaves those deliveries due: they are sent again (at least once).
+// runRecorder records attempts until in is closed: it gathers the results
+// that arrive within recordLinger of the first (up to recordBatch) and
+// commits them in one transaction, so the writer connection, shared with
+// invoice creation, sees one write per batch instead of one per delivery.
+// Then it tells each worker. A failed write leaves those deliveries due: they
+// are sent again (at least once).
 func (m *Manager) runRecorder(in <-chan result) {
 	batch := make([]store.WebhookResult, 0, recordBatch)
 	owners := make([]*worker, 0, recordBatch)
+	linger := time.NewTimer(recordLinger)
+	defer linger.Stop()
 	for first := range in {
 		batch, owners = append(batch[:0], first.r), append(owners[:0], first.w)
+		linger.Reset(recordLinger)
 	fill:
 		for len(batch) < recordBatch {
 			select {
@@ -230,7 +252,7 @@ func (m *Manager) runRecorder(in <-chan result) {
 					break fill
 				}
 				batch, owners = append(batch, r.r), append(owners, r.w)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
