@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -94,7 +95,7 @@ func figWebhook(e *env, f *Figure) {
 // fig5Timeout is figure 5's webhooks.timeout. The held call to the healthy
 // endpoint must be released before it ends: a call that times out is retried
 // only after an hour, and its invoice's later events wait for it.
-const fig5Timeout = 10 * time.Second
+const fig5Timeout = 20 * time.Second
 
 // webhookRound makes about n events while the healthy endpoint is held, then
 // releases it and returns the delivery rate (events/s). Half the events are
@@ -112,6 +113,7 @@ func webhookRound(t *tb, dm *daemon, rcv *receiver, n int) float64 {
 		rcv.release()
 		t.Fatalf("create invoices: %v", err)
 	}
+	created := time.Since(held)
 	changed := ids[:len(ids)/3]
 	if err := changeInvoices(dm, 8, changed, []change{{"cancel", ""}, {"mark", `{"status":"invalid"}`}, {"mark", `{"status":"settled"}`}}); err != nil {
 		rcv.release()
@@ -122,8 +124,10 @@ func webhookRound(t *tb, dm *daemon, rcv *receiver, n int) float64 {
 	start := time.Now()
 	rcv.release()
 	if setup := start.Sub(held); setup > fig5Timeout*8/10 {
-		t.Fatalf("making %d events took %s: the held call may have timed out (webhooks.timeout %s)", target, setup.Round(time.Millisecond), fig5Timeout)
+		t.Fatalf("making %d events took %s (creating %d invoices %s): the held call may have timed out (webhooks.timeout %s)",
+			target, setup.Round(time.Millisecond), len(ids), created.Round(time.Millisecond), fig5Timeout)
 	}
+	slog.Debug("webhook round", "events", target, "create", created, "setup", start.Sub(held))
 	for rcv.okDone.Load() < target {
 		if time.Since(start) > 60*time.Second {
 			break
