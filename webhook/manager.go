@@ -31,13 +31,13 @@ type Config struct {
 	RetrySchedule []time.Duration // default 30s,2m,10m,1h,3h,6h,12h,24h; tests shorten it
 	Jitter        float64         // ±fraction of each retry delay in [0, 1); 0 means the default 0.1
 	Concurrency   int             // total deliveries in flight, default 8
-	// EndpointConcurrency is the most requests in flight to one endpoint,
-	// default 8. Deliveries of one invoice still go out one after another,
-	// in event order; a failing endpoint is sent one request at a time until
-	// it answers 2xx again.
+	AllowPrivate  bool            // allow loopback/private/link-local targets and plain http (demo, tests)
+	UserAgent     string          // "payd/<version>"
+	// EndpointConcurrency is the most requests in flight to one endpoint
+	// (capped by Concurrency), default 8. Deliveries of one invoice still go
+	// out one after another, in event order; a failing endpoint is sent one
+	// request at a time until it answers 2xx again.
 	EndpointConcurrency int
-	AllowPrivate        bool   // allow loopback/private/link-local targets and plain http (demo, tests)
-	UserAgent           string // "payd/<version>"
 	// Endpoints from the config file, upserted by New with ids derived stably
 	// from the URL; config endpoints no longer listed are deleted.
 	Endpoints []ConfigEndpoint
