@@ -38,9 +38,13 @@ var findings = map[string]finding{
 		Finding: "Latency is time spent waiting (poll timers, the webhook dispatcher's wake-up, the queue), not CPU: a CPU profile of an idle-waiting daemon shows nothing useful.",
 		Fix:     "Check that the backend's websocket subscription is active (push) and that webhook.Manager.Wake is called on commit; with polling, the poll interval is the floor.",
 	},
+	"5": {
+		Finding: "Delivery to one endpoint runs up to webhooks.endpoint_concurrency (8) requests in flight, one invoice's events one after another; per delivery payd spends CPU on the HTTP client, signing, reading the queue (PendingWebhookDeliveries, 256 heads per read, in the background) and recording the attempt (RecordWebhookAttempts, one transaction per 2 ms of results). With an order violation, the row fails whatever the rate: see its error.",
+		Fix:     "Read the profile's webhook and store entries: a large RecordWebhookAttempts share means larger batches (recordLinger); a large PendingWebhookDeliveries share, a larger fetchBatch; a receiver-bound run, a higher endpoint_concurrency.",
+	},
 	"5-timeout": {
-		Finding: "Calls to the endpoint that never answers occupy delivery workers for the whole timeout; see the profile for where the healthy endpoint's time goes.",
-		Fix:     "Per-endpoint worker pools (a stuck endpoint can only use its own), and a circuit breaker that parks an endpoint after consecutive timeouts.",
+		Finding: "The endpoint that never answers gets one request at a time (its in-flight limit falls to 1 on a timeout) and its own worker; what remains is the extra fan-out rows and the machine's other load: see the profile for where the healthy endpoint's time goes.",
+		Fix:     "Check that the global webhooks.concurrency leaves endpoint_concurrency slots for the healthy endpoint, and that fan-out keeps up (FanOutWebhookEvents in the profile).",
 	},
 	"6-rss": {
 		Finding: "With 1,000,000 watched addresses the in-use heap after a GC is ~146–150 MB: chain/bitcoin.(*WatchSet).Add ~95–105 MB (map[string]string script → address, ~100 B per entry) and ~45–50 MB of address strings read from SQLite (_Cfunc_GoStringN) that the watch set keeps as map values. VmRSS (377–460 MB across runs) is 2.5–3× that: the GC lets the heap grow to twice the live set (GOGC=100), the startup peak (1M strings as a []string plus the map growing by doubling) is not returned to the OS at once, and SQLite's page caches sit outside the Go heap. An empty database: ~39 MB.",

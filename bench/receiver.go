@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,10 +24,17 @@ type receiver struct {
 	ids     map[string]bool // event ids answered on /ok since reset
 	gate    chan struct{}   // non-nil: /ok waits until it is closed
 
-	okDone   atomic.Int64 // unique events answered on /ok since reset
-	badCalls atomic.Int64
-	bad      atomic.Bool
-	badRel   chan struct{}
+	okDone atomic.Int64 // unique events answered on /ok since reset
+	// Per-invoice order on /ok, over the receiver's life: the highest
+	// invoice.sequence received per invoice, the event ids received, and
+	// the events that arrived after a later event of their invoice.
+	maxSeq     map[string]int64
+	arrived    map[string]bool
+	violations atomic.Int64
+	firstBad   string
+	badCalls   atomic.Int64
+	bad        atomic.Bool
+	badRel     chan struct{}
 }
 
 func newReceiver(t *tb) *receiver {
@@ -34,7 +42,8 @@ func newReceiver(t *tb) *receiver {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	r := &receiver{url: "http://" + ln.Addr().String(), seen: map[string]time.Time{}, waiters: map[string][]chan time.Time{}, ids: map[string]bool{}, badRel: make(chan struct{})}
+	r := &receiver{url: "http://" + ln.Addr().String(), seen: map[string]time.Time{}, waiters: map[string][]chan time.Time{}, ids: map[string]bool{}, badRel: make(chan struct{}),
+		maxSeq: map[string]int64{}, arrived: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /ok", r.ok)
 	mux.HandleFunc("POST /bad", r.badHandler)
@@ -48,7 +57,8 @@ type eventBody struct {
 	ID      string `json:"id"`
 	Type    string `json:"type"`
 	Invoice struct {
-		ID string `json:"id"`
+		ID       string `json:"id"`
+		Sequence int64  `json:"sequence"`
 	} `json:"invoice"`
 }
 
@@ -62,6 +72,7 @@ func (r *receiver) ok(w http.ResponseWriter, req *http.Request) {
 	}
 	key := ev.Invoice.ID + "|" + ev.Type
 	r.mu.Lock()
+	r.checkOrder(ev)
 	if _, ok := r.seen[key]; !ok {
 		r.seen[key] = now
 		for _, c := range r.waiters[key] {
@@ -81,6 +92,32 @@ func (r *receiver) ok(w http.ResponseWriter, req *http.Request) {
 		r.okDone.Add(1)
 	}
 	r.mu.Unlock()
+}
+
+// checkOrder counts ev as a violation when an event of the same invoice with
+// a higher invoice.sequence arrived before it (a consumer would have seen,
+// say, settled before created). Only an event's first arrival counts: a
+// resend of an event already received is at-least-once, not disorder.
+// Called with r.mu held.
+func (r *receiver) checkOrder(ev eventBody) {
+	if ev.ID == "" || ev.Invoice.ID == "" || r.arrived[ev.ID] {
+		return
+	}
+	r.arrived[ev.ID] = true
+	if hi, ok := r.maxSeq[ev.Invoice.ID]; ok && ev.Invoice.Sequence < hi {
+		if r.violations.Add(1) == 1 {
+			r.firstBad = fmt.Sprintf("%s %s (sequence %d) after sequence %d of %s", ev.ID, ev.Type, ev.Invoice.Sequence, hi, ev.Invoice.ID)
+		}
+		return
+	}
+	r.maxSeq[ev.Invoice.ID] = ev.Invoice.Sequence
+}
+
+// firstViolation describes the first order violation ("" when none).
+func (r *receiver) firstViolation() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstBad
 }
 
 func (r *receiver) badHandler(w http.ResponseWriter, req *http.Request) {

@@ -161,6 +161,9 @@ type Webhooks struct {
 	RetrySchedule []time.Duration `mapstructure:"retry_schedule"`
 	// Concurrency bounds deliveries in flight.
 	Concurrency int `mapstructure:"concurrency"`
+	// EndpointConcurrency bounds requests in flight to one endpoint (one
+	// invoice's events still go out one at a time, in order).
+	EndpointConcurrency int `mapstructure:"endpoint_concurrency"`
 	// Endpoints from config (more can be added through the API).
 	Endpoints []Endpoint `mapstructure:"endpoints"`
 }

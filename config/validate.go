@@ -99,6 +99,9 @@ func (c *Config) Validate() error {
 	if c.Webhooks.Concurrency < 1 {
 		add(cerr("webhooks.concurrency", "must be at least 1", "use e.g. 16"))
 	}
+	if c.Webhooks.EndpointConcurrency < 1 {
+		add(cerr("webhooks.endpoint_concurrency", "must be at least 1", "use e.g. 8"))
+	}
 	for i, ep := range c.Webhooks.Endpoints {
 		key := fmt.Sprintf("webhooks.endpoints[%d]", i)
 		if err := checkURL(ep.URL, false); err != nil {

@@ -45,6 +45,7 @@ type WebhookDelivery struct {
 	EventID       string
 	EventType     string
 	EventSeq      int64
+	InvoiceID     string // the event's invoice: deliveries of one invoice go out in EventSeq order
 	Payload       []byte
 	Attempts      int // attempts made so far, ever
 	Retry         int // failed attempts since the event was (re)queued
@@ -211,8 +212,11 @@ func (db *DB) WebhookCursor(ctx context.Context) (int64, error) {
 // FanOutWebhookEvents queues, in ONE write transaction, a delivery due at now
 // for every (event, endpoint) with event.Seq > endpoint.CreatedSeq and
 // match(endpoint, event), then advances the cursor to the last event's seq.
-// evs must be the events after the current cursor, oldest first. It returns
-// the ids of the endpoints that got deliveries.
+// A delivery queued behind a pending delivery of the same invoice to the same
+// endpoint (one waiting for a retry) is due no earlier than that one: it
+// could not go out before it anyway (PendingWebhookDeliveries). evs must be
+// the events after the current cursor, oldest first. It returns the ids of
+// the endpoints that got deliveries.
 func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now time.Time, match func(WebhookEndpoint, invoice.Event) bool) ([]string, error) {
 	if len(evs) == 0 {
 		return nil, nil
@@ -230,9 +234,7 @@ func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now 
 				if ev.Seq <= ep.CreatedSeq || !match(ep, ev) {
 					continue
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, status, next_attempt_at, updated_at)
-					VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
-					ep.ID, ev.ID, ev.Seq, now.UnixMilli(), now.UnixMilli()); err != nil {
+				if _, err := tx.exec(ctx, queueDelivery, ep.ID, ev.ID, ev.Seq, now.UnixMilli(), ev.InvoiceID); err != nil {
 					return fmt.Errorf("store: queue delivery of %s to %s: %w", ev.ID, ep.ID, err)
 				}
 				if !seen[ep.ID] {
@@ -241,7 +243,7 @@ func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now 
 				}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`,
+		if _, err := tx.exec(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`,
 			evs[len(evs)-1].Seq); err != nil {
 			return fmt.Errorf("store: advance webhook cursor: %w", err)
 		}
@@ -250,14 +252,33 @@ func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now 
 	return touched, err
 }
 
+// queueDelivery inserts a pending delivery (?1 endpoint, ?2 event id, ?3 event
+// seq, ?4 now in ms, ?5 invoice id), due at now or when the latest pending
+// delivery of an earlier event of the same invoice to the same endpoint is.
+// CROSS JOIN keeps SQLite walking the invoice's few events first (the
+// subqueries here and in the delivery queries), not the endpoint's queue.
+const queueDelivery = `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, status, next_attempt_at, updated_at)
+	SELECT ?1, ?2, ?3, 'pending', MAX(?4, COALESCE((SELECT MAX(d.next_attempt_at) FROM events e
+		CROSS JOIN webhook_deliveries d ON d.endpoint_id = ?1 AND d.event_id = e.id
+		WHERE e.invoice_id = ?5 AND e.seq < ?3 AND d.status = 'pending'), 0)), ?4
+	WHERE true
+	ON CONFLICT (endpoint_id, event_id) DO NOTHING`
+
 // PendingWebhookDeliveries returns up to limit pending deliveries of one
-// endpoint, soonest due first, skipping the ids in exclude (those in flight),
-// with their events' type and payload. Callers take the due ones and wait for
-// the next.
+// endpoint that are at the head of their invoice's line, soonest due first,
+// skipping the ids in exclude (those in flight), with their events' type,
+// invoice and payload. A delivery is at the head when no pending delivery of
+// an earlier event (lower seq) of the same invoice to the same endpoint
+// exists: an event waits until the invoice's earlier events were delivered
+// or failed for good, so at most one delivery per invoice is returned, and
+// none behind an excluded one. Callers take the due ones and wait for the
+// next.
 func (db *DB) PendingWebhookDeliveries(ctx context.Context, endpointID string, limit int, exclude []int64) ([]WebhookDelivery, error) {
-	q := `SELECT d.id, d.endpoint_id, d.event_id, e.type, d.event_seq, e.payload, d.attempts, d.retry, d.gen, d.next_attempt_at
+	q := `SELECT d.id, d.endpoint_id, d.event_id, e.type, d.event_seq, e.invoice_id, e.payload, d.attempts, d.retry, d.gen, d.next_attempt_at
 		FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.endpoint_id = ? AND d.status = 'pending'`
+		WHERE d.endpoint_id = ? AND d.status = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM events e2 CROSS JOIN webhook_deliveries d2 ON d2.endpoint_id = d.endpoint_id AND d2.event_id = e2.id
+			WHERE e2.invoice_id = e.invoice_id AND e2.seq < e.seq AND d2.status = 'pending')`
 	args := []any{endpointID}
 	if len(exclude) > 0 {
 		q += ` AND d.id NOT IN (?` + strings.Repeat(`, ?`, len(exclude)-1) + `)`
@@ -277,7 +298,7 @@ func (db *DB) PendingWebhookDeliveries(ctx context.Context, endpointID string, l
 		var d WebhookDelivery
 		var payload string
 		var next int64
-		if err := rows.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.EventSeq, &payload, &d.Attempts, &d.Retry, &d.Gen, &next); err != nil {
+		if err := rows.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.EventSeq, &d.InvoiceID, &payload, &d.Attempts, &d.Retry, &d.Gen, &next); err != nil {
 			return nil, fmt.Errorf("store: pending deliveries of %s: %w", endpointID, err)
 		}
 		d.Payload = []byte(payload)
@@ -287,28 +308,56 @@ func (db *DB) PendingWebhookDeliveries(ctx context.Context, endpointID string, l
 	return out, rows.Err()
 }
 
-// RecordWebhookAttempt stores an attempt of delivery d and, unless the
-// delivery was re-queued meanwhile (its gen changed), sets its status and
-// next attempt time: status is DeliverySucceeded, DeliveryFailed (no retry
-// left) or DeliveryPending (retry at next). One write transaction.
-func (db *DB) RecordWebhookAttempt(ctx context.Context, d WebhookDelivery, a WebhookAttempt, status string, next time.Time) error {
+// WebhookResult is the outcome of one attempt of Delivery: the attempt row,
+// and the delivery's next Status (DeliverySucceeded, DeliveryFailed when no
+// retry is left, or DeliveryPending to retry at Next).
+type WebhookResult struct {
+	Delivery WebhookDelivery
+	Attempt  WebhookAttempt
+	Status   string
+	Next     time.Time
+}
+
+// RecordWebhookAttempts stores the attempts in ONE write transaction (group
+// commit) and, for each delivery not re-queued meanwhile (its gen changed),
+// sets its status and next attempt time. A delivery to retry also pushes the
+// later pending deliveries of its invoice to the same endpoint back to its
+// Next: they wait for it. The attempt of a delivery deleted meanwhile (its
+// endpoint was deleted) is dropped.
+func (db *DB) RecordWebhookAttempts(ctx context.Context, rs []WebhookResult) error {
+	if len(rs) == 0 {
+		return nil
+	}
 	return db.Write(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, status_code, error, duration_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			a.EndpointID, a.EventID, a.Attempt, a.StatusCode, a.Error, a.DurationMS, a.At.UnixMilli()); err != nil {
-			return fmt.Errorf("store: record attempt of %s: %w", d.EventID, err)
-		}
-		retry := 1
-		if status == DeliverySucceeded {
-			retry = 0
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, retry = retry + ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-			WHERE id = ? AND gen = ?`, status, retry, next.UnixMilli(), a.At.UnixMilli(), d.ID, d.Gen)
-		if err != nil {
-			return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = ?`, d.ID); err != nil {
+		for _, r := range rs {
+			d, a := r.Delivery, r.Attempt
+			if _, err := tx.exec(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, status_code, error, duration_ms, at)
+				SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)`,
+				a.EndpointID, a.EventID, a.Attempt, a.StatusCode, a.Error, a.DurationMS, a.At.UnixMilli(), d.ID); err != nil {
+				return fmt.Errorf("store: record attempt of %s: %w", d.EventID, err)
+			}
+			retry := 1
+			if r.Status == DeliverySucceeded {
+				retry = 0
+			}
+			res, err := tx.exec(ctx, `UPDATE webhook_deliveries SET status = ?, retry = retry + ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+				WHERE id = ? AND gen = ?`, r.Status, retry, r.Next.UnixMilli(), a.At.UnixMilli(), d.ID, d.Gen)
+			if err != nil {
 				return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				if _, err := tx.exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = ?`, d.ID); err != nil {
+					return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
+				}
+				continue
+			}
+			if r.Status == DeliveryPending && d.InvoiceID != "" {
+				if _, err := tx.exec(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ?1
+					WHERE id IN (SELECT d.id FROM events e CROSS JOIN webhook_deliveries d ON d.endpoint_id = ?2 AND d.event_id = e.id
+						WHERE e.invoice_id = ?3 AND e.seq > ?4 AND d.status = 'pending' AND d.next_attempt_at < ?1)`,
+					r.Next.UnixMilli(), d.EndpointID, d.InvoiceID, d.EventSeq); err != nil {
+					return fmt.Errorf("store: defer deliveries after %s: %w", d.EventID, err)
+				}
 			}
 		}
 		return nil

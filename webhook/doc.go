@@ -11,15 +11,19 @@
 // events after a persisted cursor and, in ONE write transaction, queues a
 // delivery row per matching endpoint and advances the cursor; an endpoint
 // receives the events created after it was. One worker per endpoint takes its
-// due deliveries (one in flight per endpoint, so first attempts arrive in event order, and Config.Concurrency
-// in all), so a slow or dead endpoint never delays another. Every attempt is
-// recorded with the delivery's next state in one transaction. Nothing lives
-// only in memory: after a crash, deliveries that were in flight are simply
-// due again (at-least-once; consumers deduplicate by Payd-Event-Id).
+// due deliveries that are at the head of their invoice's line, up to
+// Config.EndpointConcurrency in flight to the endpoint (one at a time while
+// it fails) and Config.Concurrency in all, so a slow or dead endpoint never
+// delays another. An invoice's events go to an endpoint in event order: each
+// waits until the earlier ones were answered 2xx or failed for good,
+// including across retries. Attempts are recorded, with the deliveries' next
+// states, in batched transactions. Nothing lives only in memory: after a
+// crash, deliveries that were in flight or not yet recorded are simply due
+// again (at-least-once; consumers deduplicate by Payd-Event-Id).
 //
 // Imports: invoice and store of payd's, plus the standard library. It must
 // not import api, live, checkout or cmd. It does not serve HTTP (api maps the
 // Manager's methods to /v1/webhooks and /v1/events/{id}/redeliver), does not
-// create events, and does not order deliveries (invoice.sequence lets a
-// consumer drop stale news).
+// create events, and does not order events of different invoices
+// (invoice.sequence lets a consumer drop stale news, e.g. after a redeliver).
 package webhook

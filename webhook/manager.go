@@ -33,6 +33,11 @@ type Config struct {
 	Concurrency   int             // total deliveries in flight, default 8
 	AllowPrivate  bool            // allow loopback/private/link-local targets and plain http (demo, tests)
 	UserAgent     string          // "payd/<version>"
+	// EndpointConcurrency is the most requests in flight to one endpoint
+	// (capped by Concurrency), default 8. Deliveries of one invoice still go
+	// out one after another, in event order; a failing endpoint is sent one
+	// request at a time until it answers 2xx again.
+	EndpointConcurrency int
 	// Endpoints from the config file, upserted by New with ids derived stably
 	// from the URL; config endpoints no longer listed are deleted.
 	Endpoints []ConfigEndpoint
@@ -92,6 +97,7 @@ type Manager struct {
 	changed chan struct{} // endpoints created or deleted
 	sem     chan struct{} // global in-flight slots
 	perEP   int           // in-flight limit per endpoint
+	results chan result   // attempts to record (group commit), while Run runs
 	running atomic.Bool
 
 	mu      sync.Mutex
@@ -101,7 +107,11 @@ type Manager struct {
 type worker struct {
 	ep     store.WebhookEndpoint
 	cancel context.CancelFunc
-	wake   chan struct{}
+	wake   chan struct{} // new deliveries queued
+	notify chan struct{} // notes added
+
+	mu    sync.Mutex
+	notes []note // attempts ended or recorded, for the worker's loop
 }
 
 // New validates cfg, applies defaults, and upserts the config endpoints.
@@ -127,6 +137,9 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
+	if cfg.EndpointConcurrency <= 0 {
+		cfg.EndpointConcurrency = 8
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "payd"
 	}
@@ -137,7 +150,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 		wake:    make(chan struct{}, 1),
 		changed: make(chan struct{}, 1),
 		sem:     make(chan struct{}, cfg.Concurrency),
-		perEP:   1, // one at a time per endpoint: first attempts arrive in event order
+		perEP:   min(cfg.EndpointConcurrency, cfg.Concurrency),
 		workers: map[string]*worker{},
 	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
@@ -150,6 +163,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
 			TLSHandshakeTimeout:   cfg.Timeout,
+			MaxIdleConns:          max(100, 2*cfg.Concurrency),
 			MaxIdleConnsPerHost:   m.perEP,
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
@@ -420,19 +434,28 @@ func (m *Manager) wakeWorkers(ids []string) {
 }
 
 // Run fans events out to the delivery queue and runs one delivery worker per
-// endpoint until ctx is done; it waits for every goroutine it started and
-// returns nil then. Deliveries in flight at shutdown are left due and sent
-// again on the next start.
+// endpoint and the attempt recorder until ctx is done; it waits for every
+// goroutine it started and returns nil then. Deliveries in flight at shutdown
+// are left due and sent again on the next start; attempts that ended are
+// recorded before Run returns.
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return errors.New("webhook: Run called twice")
 	}
 	defer m.running.Store(false)
 	ctx, cancel := context.WithCancel(ctx)
+	m.results = make(chan result, recordQueue)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		m.runRecorder(m.results)
+	}()
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
-		wg.Wait()
+		wg.Wait() // workers and their attempts: nothing sends results after this
+		close(m.results)
+		<-recorded
 		m.mu.Lock()
 		clear(m.workers)
 		m.mu.Unlock()
@@ -497,7 +520,7 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 			continue
 		}
 		wctx, wcancel := context.WithCancel(ctx)
-		w := &worker{ep: ep, cancel: wcancel, wake: make(chan struct{}, 1)}
+		w := &worker{ep: ep, cancel: wcancel, wake: make(chan struct{}, 1), notify: make(chan struct{}, 1)}
 		m.workers[ep.ID] = w
 		wg.Add(1)
 		go func() {

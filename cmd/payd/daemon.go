@@ -109,7 +109,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	gfCfg := greenfieldConfig(cfg, baseURL, tol)
 	d.hooks, err = webhook.New(webhook.Config{
-		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule, Concurrency: cfg.Webhooks.Concurrency,
+		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule,
+		Concurrency: cfg.Webhooks.Concurrency, EndpointConcurrency: cfg.Webhooks.EndpointConcurrency,
 		AllowPrivate: cfg.Webhooks.AllowPrivate, UserAgent: "payd/" + Version(), Endpoints: endpoints,
 		OnAttempt: d.metrics.ObserveDelivery,
 		Formats:   map[string]webhook.Format{webhook.FormatGreenfield: greenfield.NewWebhookFormat(gfCfg)},
