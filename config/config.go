@@ -49,14 +49,15 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole configuration.
 type Config struct {
-	Server   Server           `mapstructure:"server"`
-	Database Database         `mapstructure:"database"`
-	Log      Log              `mapstructure:"log"`
-	Invoices Invoices         `mapstructure:"invoices"`
-	Chains   map[string]Chain `mapstructure:"chains"`
-	Webhooks Webhooks         `mapstructure:"webhooks"`
-	Rates    rates.Config     `mapstructure:"rates"`
-	Checkout Checkout         `mapstructure:"checkout"`
+	Server    Server           `mapstructure:"server"`
+	Database  Database         `mapstructure:"database"`
+	Log       Log              `mapstructure:"log"`
+	Invoices  Invoices         `mapstructure:"invoices"`
+	Chains    map[string]Chain `mapstructure:"chains"`
+	Webhooks  Webhooks         `mapstructure:"webhooks"`
+	Rates     rates.Config     `mapstructure:"rates"`
+	Checkout  Checkout         `mapstructure:"checkout"`
+	Dashboard Dashboard        `mapstructure:"dashboard"`
 }
 
 // Server is the HTTP server.
@@ -178,6 +179,20 @@ type Checkout struct {
 	FrameAncestors string `mapstructure:"frame_ancestors"`
 	// Language is the default language when the browser asks for none we have.
 	Language string `mapstructure:"language"`
+}
+
+// Dashboard is the merchant console (package dashboard) served by payd run.
+type Dashboard struct {
+	// Enabled serves the console; false turns it off entirely (404).
+	Enabled bool `mapstructure:"enabled"`
+	// Path is where it is served ("/dashboard").
+	Path string `mapstructure:"path"`
+	// SessionIdle signs a session out after this long without a request.
+	SessionIdle time.Duration `mapstructure:"session_idle"`
+	// SessionMax signs a session out this long after sign-in, whatever happens.
+	SessionMax time.Duration `mapstructure:"session_max"`
+	// Explorers maps a chain name to a transaction URL containing {txid}.
+	Explorers map[string]string `mapstructure:"explorers"`
 }
 
 // MethodSpec is one payment method derived from the chains section.

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -68,15 +69,14 @@ func (h *Handler) renderDetail(w http.ResponseWriter, r *http.Request, rq *reque
 		}
 	}
 	if len(inv.Metadata) > 0 {
-		var buf strings.Builder
-		var v any
-		if json.Unmarshal(inv.Metadata, &v) == nil {
-			b, _ := json.MarshalIndent(v, "", "  ")
-			buf.Write(b)
-		} else {
+		// Indented, token for token as stored (metadata is never
+		// interpreted); the template escapes it for HTML.
+		var buf bytes.Buffer
+		if json.Indent(&buf, inv.Metadata, "", "  ") != nil {
+			buf.Reset()
 			buf.Write(inv.Metadata)
 		}
-		d.Metadata = buf.String()
+		d.Metadata = strings.TrimSpace(buf.String())
 	}
 	chainOf := map[string]string{}
 	required := map[string]int{}
