@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/payd/payd/client"
+	"github.com/payd/payd/internal/testnode"
+	"github.com/payd/payd/invoice"
+)
+
+// dashHooks counts webhook deliveries per event id.
+type dashHooks struct {
+	mu    sync.Mutex
+	count map[string]int // event id → deliveries
+	types map[string]string
+	inv   map[string]string // event id → invoice id
+}
+
+func (h *dashHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ID      string `json:"id"`
+		Type    string `json:"type"`
+		Invoice struct {
+			ID string `json:"id"`
+		} `json:"invoice"`
+	}
+	b, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(b, &body)
+	h.mu.Lock()
+	h.count[body.ID]++
+	h.types[body.ID], h.inv[body.ID] = body.Type, body.Invoice.ID
+	h.mu.Unlock()
+}
+
+// settledEvent returns the id and delivery count of the invoice's
+// invoice.settled event ("" while none arrived).
+func (h *dashHooks) settledEvent(invID string) (string, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, t := range h.types {
+		if t == "invoice.settled" && h.inv[id] == invID {
+			return id, h.count[id]
+		}
+	}
+	return "", 0
+}
+
+// TestDashboardBrowser drives the merchant console of the real payd binary
+// (btcd regtest + anvil) in headless Chromium: sign in, create an invoice
+// from the form, pay it on the node, watch the detail page reach settled,
+// re-deliver its webhook and see the second delivery arrive, export the
+// CSV, and revoke an API key made in the console and see the API refuse it.
+func TestDashboardBrowser(t *testing.T) {
+	br := newBrowser(t, 110*time.Second)
+	stack := testnode.StartStack(t)
+	recv := &dashHooks{count: map[string]int{}, types: map[string]string{}, inv: map[string]string{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: recv, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	e := newEnv(t, stack, testnode.PaydOptions{ExtraYAML: fmt.Sprintf(`webhooks:
+  allow_private: true
+  endpoints:
+    - url: http://%s/hook
+      secret: e2e-dashboard-secret-0123456789
+      events: ["*"]
+dashboard:
+  explorers:
+    bitcoin: https://mempool.space/tx/{txid}
+`, ln.Addr())})
+	const admin, password = "merchant", "a long e2e password"
+	cmd := exec.Command(testnode.PaydBin(t), "admin", "create", "--name", admin, "--password-stdin", "--config", e.payd.Config)
+	cmd.Stdin = strings.NewReader(password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "/dashboard/") {
+		t.Fatalf("payd admin create: %v\n%s", err, out)
+	}
+	base := e.payd.URL + "/dashboard"
+	tb := openTab(t, br, false)
+	setVal := func(id, v string) chromedp.Action[chromedp.Void] {
+		b, _ := json.Marshal(v)
+		return chromedp.Evaluate[chromedp.Void](`document.getElementById('` + id + `').value = ` + string(b))
+	}
+
+	// Sign in: the console sends an anonymous visitor to the sign-in page.
+	tb.do(t, "sign in", chromedp.Navigate(base+"/invoices"), chromedp.WaitVisible(chromedp.ID("login-form")),
+		setVal("name", admin), setVal("password", password), chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.ID("invoice-list")))
+	if got := pageText(t, tb, "who"); got != admin {
+		t.Errorf("signed in as %q, want %q", got, admin)
+	}
+
+	// Create an invoice from the form: a bad amount first (the API's message), then a good one.
+	tb.do(t, "create form", chromedp.Navigate(base+"/new"), chromedp.WaitVisible(chromedp.ID("create-form")),
+		setVal("f-amount", "0.000000001"), setVal("f-currency", "BTC"),
+		chromedp.Click(chromedp.CSS(`input[name=method][value="bitcoin/btc"]`)), chromedp.Click(chromedp.ID("create")),
+		chromedp.WaitVisible(chromedp.ID("form-error")))
+	if got := pageText(t, tb, "form-error"); !strings.Contains(got, "decimals") {
+		t.Errorf("bad amount message %q, want the API's decimals message", got)
+	}
+	// The browser logs the form's 400 answer as a console error: expected here.
+	tb.mu.Lock()
+	tb.console = nil
+	tb.mu.Unlock()
+	tb.do(t, "create invoice", setVal("f-amount", "0.001"), setVal("f-order", "dash-1"), setVal("f-description", xss),
+		chromedp.Click(chromedp.ID("create")), chromedp.WaitVisible(chromedp.ID("created-qr")))
+	link := pageEval(t, tb, "checkout link", chromedp.Evaluate[string](`document.getElementById('created-link').href`))
+	id := link[strings.LastIndex(link, "/")+1:]
+	if !strings.HasPrefix(link, e.payd.URL+"/i/inv_") {
+		t.Fatalf("created link %q", link)
+	}
+	v, err := e.c.GetInvoice(context.Background(), id)
+	if err != nil || v.OrderID != "dash-1" || v.Description != xss || v.Amount != "0.001" {
+		t.Fatalf("the API sees the console's invoice as %+v (%v)", v, err)
+	}
+
+	// Pay it on the node and watch the detail page reach settled (it reloads itself).
+	tb.do(t, "detail", chromedp.Click(chromedp.ID("created-detail")), chromedp.WaitVisible(chromedp.CSS(`#invoice-status[data-status="new"]`)))
+	if got := pageText(t, tb, "description"); got != xss {
+		t.Errorf("description shown as %q", got)
+	}
+	m := method(t, v, "bitcoin/btc")
+	txid := stack.BTC.Pay(m.Address, units(t, m.AmountDue, 8).Int64(), false)
+	e.wait(id, invoice.StatusProcessing, "", 15*time.Second)
+	stack.BTC.Generate(1)
+	tb.within(t, 20*time.Second, "settled on the page", chromedp.WaitVisible(chromedp.CSS(`#invoice-status[data-status="settled"]`)))
+	if got := pageEval(t, tb, "explorer link", chromedp.Evaluate[string](`document.querySelector('.txid a').href`)); got != "https://mempool.space/tx/"+txid {
+		t.Errorf("explorer link %q", got)
+	}
+	if got := pageEval(t, tb, "confirmations", chromedp.Text(chromedp.CSS(`.payment .confs`))); got != "1 / 1" {
+		t.Errorf("confirmations %q, want 1 / 1", got)
+	}
+
+	// Re-deliver its invoice.settled webhook and see a second delivery arrive.
+	evID, n := "", 0
+	for deadline := time.Now().Add(15 * time.Second); n == 0; time.Sleep(100 * time.Millisecond) {
+		if evID, n = recv.settledEvent(id); time.Now().After(deadline) {
+			t.Fatalf("no invoice.settled webhook for %s", id)
+		}
+	}
+	tb.do(t, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`tr.delivery[data-event="`+evID+`"]`)))
+	tb.do(t, "redeliver", chromedp.Click(chromedp.CSS(`li[data-event="`+evID+`"] button.redeliver`)), chromedp.WaitVisible(chromedp.ID("flash")))
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, n2 := recv.settledEvent(id); n2 >= n+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the re-delivered %s did not arrive (still %d deliveries)", evID, n)
+		}
+	}
+	tb.within(t, 10*time.Second, "second delivery listed", chromedp.Reload(),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll('tr.delivery[data-event="`+evID+`"]').length >= 2`, chromedp.WithPollingTimeout(8*time.Second)))
+
+	// Export the filtered list as CSV (in the page, with its session).
+	csvText := pageEval(t, tb, "csv", chromedp.Evaluate[string](`fetch('`+base+`/invoices.csv?q=dash-1').then(r => r.text())`, chromedp.EvalAwaitPromise))
+	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("CSV %v:\n%s", err, csvText)
+	}
+	if got := rows[1]; got[0] != id || got[1] != "settled" || got[3] != "0.001" || got[4] != "BTC" || got[6] != "dash-1" || got[7] != xss {
+		t.Errorf("CSV row %q", got)
+	}
+	report := pageEval(t, tb, "payments csv", chromedp.Evaluate[string](`fetch('`+base+`/reports/payments.csv').then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if !strings.Contains(report, id) || !strings.Contains(report, txid) {
+		t.Errorf("payments CSV lacks the payment:\n%s", report)
+	}
+
+	// Create an API key in the console, use it, revoke it, see the API refuse it.
+	tb.do(t, "create key", chromedp.Navigate(base+"/apikeys"), chromedp.WaitVisible(chromedp.ID("key-form")),
+		setVal("k-name", "from-console"), chromedp.Click(chromedp.ID("create-key")), chromedp.WaitVisible(chromedp.ID("secret")))
+	secret := pageText(t, tb, "secret")
+	kc := client.New(e.payd.URL, secret)
+	if _, err := kc.GetInvoice(context.Background(), id); err != nil {
+		t.Fatalf("the console's new key does not work: %v", err)
+	}
+	keyID := pageEval(t, tb, "key id", chromedp.Evaluate[string](`document.querySelector('#new-key h2 .mono').textContent`))
+	tb.do(t, "revoke", chromedp.Click(chromedp.CSS(`tr[data-id="`+keyID+`"] summary`)),
+		chromedp.Click(chromedp.CSS(`tr[data-id="`+keyID+`"] input[name=confirm]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-id="`+keyID+`"] button.revoke`)), chromedp.WaitVisible(chromedp.ID("flash")))
+	_, err = kc.GetInvoice(context.Background(), id)
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		t.Errorf("the revoked key: %v, want 401", err)
+	}
+
+	// The audit log shows every action.
+	tb.do(t, "audit", chromedp.Navigate(base+"/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
+	audit := pageEval(t, tb, "audit", chromedp.Text(chromedp.ID("audit")))
+	for _, a := range []string{"session.sign_in", "create.invoice", "event.redeliver", "invoice.export", "apikey.create", "apikey.revoke"} {
+		if !strings.Contains(audit, a) {
+			t.Errorf("audit log lacks %s:\n%s", a, audit)
+		}
+	}
+	// /metrics counts the console's actions.
+	if body := httpGet(t, e.payd.URL+"/metrics"); !strings.Contains(body, `payd_console_actions_total{action="apikey.revoke"} 1`) {
+		t.Errorf("/metrics lacks the console action counter")
+	}
+	tb.check(t)
+
+	t.Run("screenshots", func(t *testing.T) { dashboardScreenshots(t, tb, base, id) })
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// dashboardScreenshots takes the overview, list and detail pages at desktop
+// and phone sizes in light and dark; PAYD_UPDATE_SCREENSHOTS=1 writes them to
+// docs/screenshots.
+func dashboardScreenshots(t *testing.T, tb *tab, base, id string) {
+	write := os.Getenv("PAYD_UPDATE_SCREENSHOTS") == "1"
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"mobile", 390, 844, true}} {
+		for _, scheme := range []string{"light", "dark"} {
+			for _, pg := range []struct{ name, path, ready string }{
+				{"overview", "/", "stat-win_today"}, {"invoices", "/invoices", "invoice-list"}, {"invoice", "/invoices/" + id, "events"},
+			} {
+				name := fmt.Sprintf("dashboard-%s-%s-%s", pg.name, size.name, scheme)
+				opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+				if size.mobile {
+					opts = append(opts, chromedp.EmulateMobile)
+				}
+				tb.do(t, name, chromedp.EmulateViewport(size.width, size.height, opts...),
+					chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+						_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+							Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+						return err
+					}),
+					chromedp.Navigate(base+pg.path+"?lang=en"), chromedp.WaitVisible(chromedp.ID(pg.ready)),
+					chromedp.Poll[chromedp.Void](imagesLoaded, chromedp.WithPollingTimeout(10*time.Second)))
+				dark := pageEval(t, tb, "scheme", chromedp.Evaluate[bool](`matchMedia('(prefers-color-scheme: dark)').matches`))
+				if dark != (scheme == "dark") {
+					t.Errorf("%s: prefers dark %v", name, dark)
+				}
+				if sw := pageEval(t, tb, "overflow", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); int64(sw) > size.width {
+					t.Errorf("%s: the page is %dpx wide on a %dpx screen", name, sw, size.width)
+				}
+				img := pageEval(t, tb, "screenshot", chromedp.FullScreenshot(100))
+				cfg, err := png.DecodeConfig(bytes.NewReader(img))
+				if err != nil || int64(cfg.Width) != size.width {
+					t.Errorf("%s: screenshot %dx%d, err %v", name, cfg.Width, cfg.Height, err)
+				}
+				if write {
+					dir := filepath.Join("..", "..", "docs", "screenshots")
+					if err := os.WriteFile(filepath.Join(dir, name+".png"), img, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+}
