@@ -94,11 +94,12 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, rq *request) 
 // chartSVG draws invoices created and settled per day as grouped bars,
 // server-side (no script, no library). Every text in it is escaped.
 func chartSVG(days []store.DayCount, loc *locale) template.HTML {
-	const w, hgt, pad, top = 720, 200, 28, 12
-	maxN := 1
+	const w, hgt, pad, top = 1000, 200, 34, 12
+	maxN := 2
 	for _, d := range days {
 		maxN = max(maxN, d.Created, d.Settled)
 	}
+	maxN += maxN % 2 // an even top, so the middle line is a whole number
 	n := max(len(days), 1)
 	slot := float64(w-pad) / float64(n)
 	bar := slot * 0.38
@@ -120,7 +121,7 @@ func chartSVG(days []store.DayCount, loc *locale) template.HTML {
 			fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
 				cls, x+float64(j)*bar, float64(hgt)-bh, bar, bh, esc(d.Day.Format("2006-01-02")+" "+loc.T("chart_"+cls)), v)
 		}
-		if i%7 == 0 || i == len(days)-1 {
+		if i%7 == 0 || (i == len(days)-1 && i%7 >= 3) {
 			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d">%s</text>`, x, hgt+16, esc(d.Day.Format("01-02")))
 		}
 	}

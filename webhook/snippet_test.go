@@ -1,0 +1,46 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payd/payd/invoice"
+)
+
+// TestFailedAttemptKeepsResponseSnippet: a failed attempt's error carries the
+// start of the receiver's answer (at most responseSnippet bytes), so the
+// merchant can see why in the dashboard.
+func TestFailedAttemptKeepsResponseSnippet(t *testing.T) {
+	db := openDB(t, "")
+	long := "order 42 unknown: " + strings.Repeat("é", 300)
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = w.Write([]byte(long))
+	})
+	m, err := New(testConfig(), db, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := m.CreateEndpoint(context.Background(), rc.URL+"/hook", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, m)
+	insertEvents(t, db, 1, invoice.EventSettled)
+	m.Wake()
+	var as []Attempt
+	waitFor(t, 3*time.Second, "an attempt", func() bool {
+		as, _ = m.Attempts(context.Background(), ep.ID, 10)
+		return len(as) > 0
+	})
+	e := as[len(as)-1].Error
+	if !strings.HasPrefix(e, "status 422: order 42 unknown: é") || len(e) > len("status 422: ")+responseSnippet {
+		t.Fatalf("attempt error %q (%d bytes)", e, len(e))
+	}
+	if !strings.ContainsRune(e, 'é') || strings.ContainsRune(e, '\uFFFD') {
+		t.Errorf("snippet is not valid UTF-8 text: %q", e)
+	}
+}
