@@ -97,9 +97,9 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, rq *reque
 // checkCSRF verifies a POST: the form's csrf field must equal the token, and
 // an Origin header, when sent, must be this host.
 func (h *Handler) checkCSRF(r *http.Request, token string) error {
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		if err != nil || !h.sameOrigin(r, u.Host) {
 			return pageErr(http.StatusForbidden, "err_csrf")
 		}
 	}
@@ -108,6 +108,21 @@ func (h *Handler) checkCSRF(r *http.Request, token string) error {
 		return pageErr(http.StatusForbidden, "err_csrf")
 	}
 	return nil
+}
+
+// sameOrigin reports whether host is payd's own: the request's Host, the
+// public URL's host, or (behind a trusted proxy) X-Forwarded-Host.
+func (h *Handler) sameOrigin(r *http.Request, host string) bool {
+	if host == "" {
+		return false
+	}
+	if strings.EqualFold(host, r.Host) {
+		return true
+	}
+	if u, err := url.Parse(h.cfg.BaseURL); err == nil && u.Host != "" && strings.EqualFold(host, u.Host) {
+		return true
+	}
+	return h.cfg.TrustProxy && strings.EqualFold(host, r.Header.Get("X-Forwarded-Host"))
 }
 
 // ipLimiter allows n sign-in attempts per client address per window.
