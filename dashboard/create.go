@@ -65,10 +65,6 @@ func (h *Handler) createPage(w http.ResponseWriter, r *http.Request, rq *request
 // createSubmit is POST /new: an invoice or a payment link, validated by the
 // service with the API's rules and messages.
 func (h *Handler) createSubmit(w http.ResponseWriter, r *http.Request, rq *request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		return pageErr(http.StatusRequestEntityTooLarge, "err_too_large")
-	}
 	d := h.createForm(r)
 	var methods []string
 	for _, m := range d.Methods {

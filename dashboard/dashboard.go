@@ -259,6 +259,10 @@ const (
 	writer             // an admin with role "admin"; POST with a valid CSRF token
 )
 
+// maxForm bounds a posted form (the largest is the create form with 8 KiB
+// of metadata and 1000 characters of description).
+const maxForm = 64 << 10
+
 // handlerFunc is a console handler: it returns an error that serve turns
 // into a page.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
@@ -312,6 +316,13 @@ func pageErr(status int, key string) error { return &pageError{Status: status, K
 func (h *Handler) serve(p perm, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rq := &request{loc: h.locale(r), now: h.d.Now().UTC()}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := r.ParseForm(); err != nil {
+				h.fail(w, r, rq, pageErr(http.StatusRequestEntityTooLarge, "err_too_large"))
+				return
+			}
+		}
 		if p != public {
 			if err := h.authenticate(w, r, rq); err != nil {
 				h.fail(w, r, rq, err)

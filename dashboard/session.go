@@ -197,7 +197,6 @@ func safeNext(next string) string {
 
 // loginSubmit is POST /login.
 func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request, rq *request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	d := &loginData{Name: name, Next: safeNext(r.PostFormValue("next"))}
 	c, err := r.Cookie(loginCookie)
