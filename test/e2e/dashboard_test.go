@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,6 +220,35 @@ dashboard:
 	tb.check(t)
 
 	t.Run("screenshots", func(t *testing.T) { dashboardScreenshots(t, tb, base, id) })
+
+	// Every other page renders without console errors, fits a phone, and
+	// (with PAYD_SCREENSHOT_DIR set) is captured there for a look.
+	t.Run("other pages", func(t *testing.T) {
+		dir := os.Getenv("PAYD_SCREENSHOT_DIR")
+		for _, pg := range []struct{ name, path, ready string }{
+			{"create", "/new", "create-form"}, {"link", "/new?kind=link", "create-form"}, {"webhooks", "/webhooks", "webhook-form"},
+			{"apikeys", "/apikeys", "key-form"}, {"reports", "/reports", "per-method"}, {"audit", "/audit", "audit"},
+			{"account", "/account", "totp-code"}, {"notfound-ru", "/nope?lang=ru", "error"},
+		} {
+			for _, w := range []int64{1280, 390} {
+				tb.do(t, pg.name, chromedp.EmulateViewport(w, 844, chromedp.EmulateScale(1)), chromedp.Navigate(base+pg.path),
+					chromedp.WaitVisible(chromedp.ID(pg.ready)))
+				if sw := pageEval(t, tb, "overflow", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); int64(sw) > w {
+					t.Errorf("%s: the page is %dpx wide on a %dpx screen", pg.name, sw, w)
+				}
+				if dir != "" {
+					img := pageEval(t, tb, "screenshot", chromedp.FullScreenshot(100))
+					if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.png", pg.name, w)), img, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		tb.mu.Lock()
+		tb.console = slices.DeleteFunc(tb.console, func(m string) bool { return strings.Contains(m, "404") && strings.Contains(m, "/dashboard/nope") })
+		tb.mu.Unlock()
+		tb.check(t)
+	})
 }
 
 func httpGet(t *testing.T, url string) string {
