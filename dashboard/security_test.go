@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -316,5 +317,40 @@ func TestXSSEscaped(t *testing.T) {
 	csv := e.do(c, "GET", "/dashboard/invoices.csv", nil)
 	if csv.code != 200 || !strings.Contains(csv.body, invID) {
 		t.Errorf("CSV: %d\n%s", csv.code, csv.body)
+	}
+}
+
+// TestTOTPSignIn: once two-factor is on, the password alone no longer signs in.
+func TestTOTPSignIn(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	c, tok := e.signedIn()
+	acct := e.do(c, "GET", "/dashboard/account", nil)
+	m := regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`).FindStringSubmatch(acct.body)
+	if m == nil {
+		t.Fatalf("no secret on the account page:\n%s", acct.body)
+	}
+	secret := m[1]
+	if r := e.do(c, "POST", "/dashboard/account/totp", url.Values{"csrf": {tok}, "action": {"enable"}, "secret": {secret}, "code": {"000000"}}); r.code != http.StatusBadRequest {
+		t.Fatalf("enable with a wrong code: %d", r.code)
+	}
+	if r := e.do(c, "POST", "/dashboard/account/totp", url.Values{"csrf": {tok}, "action": {"enable"}, "secret": {secret}, "code": {TOTPCode(secret, e.now)}}); r.code != http.StatusSeeOther {
+		t.Fatalf("enable: %d\n%s", r.code, r.body)
+	}
+	signIn := func(code string) resp {
+		c := e.client()
+		page := e.do(c, "GET", "/dashboard/login", nil)
+		return e.do(c, "POST", "/dashboard/login", url.Values{"csrf": {csrfOf(t, page.body)}, "name": {testAdmin}, "password": {testPassword}, "code": {code}})
+	}
+	if r := signIn(""); r.code != http.StatusUnauthorized || !strings.Contains(r.body, "authenticator code") {
+		t.Errorf("password without code: %d\n%s", r.code, r.body)
+	}
+	if r := signIn(TOTPCode(secret, e.now.Add(-5*time.Minute))); r.code != http.StatusUnauthorized {
+		t.Errorf("an old code: %d", r.code)
+	}
+	if r := signIn(TOTPCode(secret, e.now)); r.code != http.StatusSeeOther {
+		t.Errorf("password and code: %d\n%s", r.code, r.body)
+	}
+	if got := e.failures; len(got) != 2 || got[0] != "totp" {
+		t.Errorf("failures %v, want two totp", got)
 	}
 }
