@@ -91,6 +91,7 @@ type Webhooks interface {
 	DeleteEndpoint(ctx context.Context, id string) error
 	Attempts(ctx context.Context, endpointID string, limit int) ([]webhook.Attempt, error)
 	Redeliver(ctx context.Context, eventID string) error
+	SendTest(ctx context.Context, endpointID string) (webhook.Attempt, error)
 }
 
 // ChainHealth is one chain's node and sync state for the overview.
@@ -290,6 +291,7 @@ func (h *Handler) routes() {
 	handle("GET /webhooks", viewer, h.webhooksPage)
 	handle("POST /webhooks", writer, h.webhookCreate)
 	handle("POST /webhooks/{id}/delete", writer, h.webhookDelete)
+	handle("POST /webhooks/{id}/test", writer, h.webhookTest)
 	handle("GET /apikeys", viewer, h.apiKeysPage)
 	handle("POST /apikeys", writer, h.apiKeyCreate)
 	handle("POST /apikeys/{id}/revoke", writer, h.apiKeyRevoke)

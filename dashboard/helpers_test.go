@@ -75,6 +75,9 @@ func (f *fakeWebhooks) DeleteEndpoint(ctx context.Context, id string) error     
 func (f *fakeWebhooks) Attempts(ctx context.Context, id string, n int) ([]webhook.Attempt, error) {
 	return nil, nil
 }
+func (f *fakeWebhooks) SendTest(ctx context.Context, id string) (webhook.Attempt, error) {
+	return webhook.Attempt{EventID: "evt_test", StatusCode: 500, Error: "status 500: <script>alert('test')</script>", DurationMS: 3}, nil
+}
 func (f *fakeWebhooks) Redeliver(ctx context.Context, id string) error {
 	f.redelivered = append(f.redelivered, id)
 	return nil

@@ -313,6 +313,12 @@ func TestXSSEscaped(t *testing.T) {
 	if csp := r.hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
 		t.Errorf("CSP %q", csp)
 	}
+	// A test event's answer is shown escaped too.
+	c2, tok2 := e.signedIn()
+	tr := e.do(c2, "POST", "/dashboard/webhooks/wh_00000000000000000000/test", url.Values{"csrf": {tok2}})
+	if tr.code != 200 || strings.Contains(tr.body, "<script>alert") || !strings.Contains(tr.body, "&lt;script&gt;alert(&#39;test&#39;)") {
+		t.Errorf("test event result: %d\n%s", tr.code, tr.body)
+	}
 	// The CSV export defuses formulas and keeps the text.
 	csv := e.do(c, "GET", "/dashboard/invoices.csv", nil)
 	if csv.code != 200 || !strings.Contains(csv.body, invID) {

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -16,6 +17,12 @@ type webhooksData struct {
 	Events     []string
 	Error      string
 	Created    *webhook.Endpoint // set once, with its secret
+	Test       *testResult
+}
+
+type testResult struct {
+	EndpointID, URL string
+	deliveryData
 }
 
 type endpointData struct {
@@ -111,4 +118,28 @@ func (h *Handler) webhookDelete(w http.ResponseWriter, r *http.Request, rq *requ
 	}
 	h.audit(r, rq, "webhook.delete", id, "")
 	return h.redirect(w, r, "/webhooks", "deleted")
+}
+
+// webhookTest is POST /webhooks/{id}/test: a signed webhook.test event, sent
+// at once; the page shows what the receiver answered.
+func (h *Handler) webhookTest(w http.ResponseWriter, r *http.Request, rq *request) error {
+	id := r.PathValue("id")
+	a, err := h.d.Webhooks.SendTest(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	h.audit(r, rq, "webhook.test", id, fmt.Sprintf("status %d", a.StatusCode))
+	d, err := h.webhooksData(r)
+	if err != nil {
+		return err
+	}
+	d.Test = &testResult{EndpointID: id, deliveryData: deliveryData{EventID: a.EventID, At: fmtTime(a.At), Error: snippet(a.Error, 300),
+		Status: a.StatusCode, DurationMS: a.DurationMS, OK: a.StatusCode >= 200 && a.StatusCode < 300}}
+	for _, e := range d.Endpoints {
+		if e.ID == id {
+			d.Test.URL = e.URL
+		}
+	}
+	h.render(w, r, rq, "webhooks", http.StatusOK, d)
+	return nil
 }

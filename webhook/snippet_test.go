@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -42,5 +43,35 @@ func TestFailedAttemptKeepsResponseSnippet(t *testing.T) {
 	}
 	if !strings.ContainsRune(e, 'é') || strings.ContainsRune(e, '\uFFFD') {
 		t.Errorf("snippet is not valid UTF-8 text: %q", e)
+	}
+}
+
+// TestSendTest: a signed webhook.test event reaches the endpoint at once and
+// leaves nothing in the outbox.
+func TestSendTest(t *testing.T) {
+	db := openDB(t, "")
+	rc := newReceiver(t, nil)
+	m, err := New(testConfig(), db, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := m.CreateEndpoint(context.Background(), rc.URL+"/hook", []string{"invoice.settled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.SendTest(context.Background(), ep.ID)
+	if err != nil || a.StatusCode != 200 || a.Error != "" {
+		t.Fatalf("SendTest: %+v %v", a, err)
+	}
+	ds := rc.deliveries()
+	if len(ds) != 1 || ds[0].header.Get("Payd-Event-Type") != TestEventType || !independentVerify(ep.Secret, ds[0].header.Get("Payd-Signature"), ds[0].body) ||
+		!strings.Contains(string(ds[0].body), `"type":"webhook.test"`) {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	if as, _ := m.Attempts(context.Background(), ep.ID, 10); len(as) != 0 {
+		t.Errorf("the test event was recorded: %+v", as)
+	}
+	if _, err := m.SendTest(context.Background(), "wh_nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown endpoint: %v", err)
 	}
 }

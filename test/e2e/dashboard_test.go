@@ -173,6 +173,29 @@ dashboard:
 	tb.within(t, 10*time.Second, "second delivery listed", chromedp.Reload(),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll('tr.delivery[data-event="`+evID+`"]').length >= 2`, chromedp.WithPollingTimeout(8*time.Second)))
 
+	// Send a test event to the endpoint from the webhooks page.
+	before := 0
+	recv.mu.Lock()
+	for _, n := range recv.count {
+		before += n
+	}
+	recv.mu.Unlock()
+	tb.do(t, "test event", chromedp.Navigate(base+"/webhooks"), chromedp.Click(chromedp.CSS(`button.send-test`)),
+		chromedp.WaitVisible(chromedp.ID("test-result")))
+	if got := pageText(t, tb, "test-status"); got != "200" {
+		t.Errorf("test event answered %q, want 200", got)
+	}
+	recv.mu.Lock()
+	after, sawTest := 0, false
+	for id, n := range recv.count {
+		after += n
+		sawTest = sawTest || recv.types[id] == "webhook.test"
+	}
+	recv.mu.Unlock()
+	if after != before+1 || !sawTest {
+		t.Errorf("deliveries %d → %d, test event seen %v", before, after, sawTest)
+	}
+
 	// Export the filtered list as CSV (in the page, with its session).
 	csvText := pageEval(t, tb, "csv", chromedp.Evaluate[string](`fetch('`+base+`/invoices.csv?q=dash-1').then(r => r.text())`, chromedp.EvalAwaitPromise))
 	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
@@ -208,7 +231,7 @@ dashboard:
 	// The audit log shows every action.
 	tb.do(t, "audit", chromedp.Navigate(base+"/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
 	audit := pageEval(t, tb, "audit", chromedp.Text(chromedp.ID("audit")))
-	for _, a := range []string{"session.sign_in", "create.invoice", "event.redeliver", "invoice.export", "apikey.create", "apikey.revoke"} {
+	for _, a := range []string{"session.sign_in", "create.invoice", "event.redeliver", "invoice.export", "webhook.test", "apikey.create", "apikey.revoke"} {
 		if !strings.Contains(audit, a) {
 			t.Errorf("audit log lacks %s:\n%s", a, audit)
 		}
