@@ -49,15 +49,17 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole configuration.
 type Config struct {
-	Server    Server           `mapstructure:"server"`
-	Database  Database         `mapstructure:"database"`
-	Log       Log              `mapstructure:"log"`
-	Invoices  Invoices         `mapstructure:"invoices"`
-	Chains    map[string]Chain `mapstructure:"chains"`
-	Webhooks  Webhooks         `mapstructure:"webhooks"`
-	Rates     rates.Config     `mapstructure:"rates"`
-	Checkout  Checkout         `mapstructure:"checkout"`
-	Dashboard Dashboard        `mapstructure:"dashboard"`
+	Server   Server           `mapstructure:"server"`
+	Database Database         `mapstructure:"database"`
+	Log      Log              `mapstructure:"log"`
+	Invoices Invoices         `mapstructure:"invoices"`
+	Chains   map[string]Chain `mapstructure:"chains"`
+	Webhooks Webhooks         `mapstructure:"webhooks"`
+	Rates    rates.Config     `mapstructure:"rates"`
+	Checkout Checkout         `mapstructure:"checkout"`
+
+	// Dashboard is the merchant console under /dashboard/.
+	Dashboard Dashboard `mapstructure:"dashboard"`
 }
 
 // Server is the HTTP server.
