@@ -360,3 +360,33 @@ func TestTOTPSignIn(t *testing.T) {
 		t.Errorf("failures %v, want two totp", got)
 	}
 }
+
+// TestSignOut: sign-out ends the session on the server (the old cookie is
+// worthless), and sign-out everywhere ends the other browsers' sessions too.
+func TestSignOut(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	a, tokA := e.signedIn()
+	b, _ := e.signedIn()
+	old := sessionCookieOf(a, e.srv.URL)
+	if r := e.do(a, "POST", "/dashboard/logout", url.Values{"csrf": {tokA}}); r.code != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", r.code)
+	}
+	replay := e.client()
+	u, _ := url.Parse(e.srv.URL + "/dashboard/")
+	replay.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: old, Path: "/dashboard/"}})
+	if r := e.do(replay, "GET", "/dashboard/invoices", nil); r.code != http.StatusSeeOther {
+		t.Errorf("the signed-out cookie still works: %d", r.code)
+	}
+	if r := e.do(b, "GET", "/dashboard/invoices", nil); r.code != 200 {
+		t.Fatalf("the other browser was signed out by a plain sign-out: %d", r.code)
+	}
+	c, tokC := e.signedIn()
+	if r := e.do(c, "POST", "/dashboard/logout-all", url.Values{"csrf": {tokC}}); r.code != http.StatusSeeOther {
+		t.Fatalf("sign out everywhere: %d", r.code)
+	}
+	for name, cl := range map[string]*http.Client{"b": b, "c": c} {
+		if r := e.do(cl, "GET", "/dashboard/invoices", nil); r.code != http.StatusSeeOther {
+			t.Errorf("browser %s still signed in after sign out everywhere: %d", name, r.code)
+		}
+	}
+}
