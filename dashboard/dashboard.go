@@ -143,6 +143,7 @@ type Handler struct {
 	static  *assets
 	mux     *http.ServeMux
 	limiter *ipLimiter
+	ghosts  ghostLocks
 	explore map[string]string
 }
 

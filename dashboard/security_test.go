@@ -158,6 +158,25 @@ func TestLockout(t *testing.T) {
 	}
 }
 
+// TestLockoutSameForUnknownNames: a name that is no user is answered like a
+// real one, lockout included, so sign-in does not reveal which names exist.
+func TestLockoutSameForUnknownNames(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	e.h.limiter = newIPLimiter(1000, time.Minute)
+	try := func(name string) resp {
+		c := e.client()
+		page := e.do(c, "GET", "/dashboard/login", nil)
+		return e.do(c, "POST", "/dashboard/login", url.Values{"csrf": {csrfOf(t, page.body)}, "name": {name}, "password": {"wrong password"}})
+	}
+	strip := func(s string) string { return regexp.MustCompile(`value="[^"]*"`).ReplaceAllString(s, "") }
+	for i := 1; i <= LockoutAfter+1; i++ {
+		real, ghost := try(testAdmin), try("mallory")
+		if real.code != ghost.code || strip(real.body) != strip(strings.ReplaceAll(ghost.body, "mallory", testAdmin)) {
+			t.Fatalf("attempt %d: a user gets %d, an unknown name %d, or the pages differ", i, real.code, ghost.code)
+		}
+	}
+}
+
 // TestLoginRateLimit: one client address gets a bounded number of tries.
 func TestLoginRateLimit(t *testing.T) {
 	e := newTestEnv(t, "http://127.0.0.1", "admin")

@@ -161,6 +161,37 @@ func (l *ipLimiter) allow(ip string, now time.Time) bool {
 	return true
 }
 
+// ghostLocks counts wrong sign-ins for names that are no user, to answer
+// them exactly as a real user's (locked after LockoutAfter), bounded in size.
+type ghostLocks struct {
+	mu sync.Mutex
+	m  map[string]ghost
+}
+
+type ghost struct {
+	n     int
+	until time.Time
+}
+
+// fail counts a failure for name and reports whether it is (now) locked.
+func (g *ghostLocks) fail(name string, now time.Time) (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil || len(g.m) > 10000 {
+		g.m = map[string]ghost{}
+	}
+	x := g.m[name]
+	if now.Before(x.until) {
+		return x.until, true
+	}
+	x.n++
+	if x.n >= LockoutAfter {
+		x.until = now.Add(LockoutFor)
+	}
+	g.m[name] = x
+	return x.until, x.n >= LockoutAfter
+}
+
 type loginData struct {
 	Name    string
 	Message string // catalog key
@@ -213,15 +244,22 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request, rq *reques
 	password := r.PostFormValue("password")
 	a, err := h.d.Store.AdminByName(r.Context(), name)
 	if errors.Is(err, store.ErrNotFound) {
-		_, _ = VerifyPassword(password, dummyHash) // same time as a real check
-		h.d.OnLoginFailure("password")
+		// Same time and the same answers (lockout included) as for a real
+		// user, so that sign-in does not tell which names exist.
+		_, _ = VerifyPassword(password, dummyHash)
+		reason, status := "password", http.StatusUnauthorized
 		d.Message = "login_wrong"
-		return h.renderLogin(w, r, rq, http.StatusUnauthorized, d)
+		if until, locked := h.ghosts.fail(name, rq.now); locked {
+			reason, d.Message, d.Locked, status = "locked", "login_locked", until.Format(time.RFC3339), http.StatusTooManyRequests
+		}
+		h.d.OnLoginFailure(reason)
+		return h.renderLogin(w, r, rq, status, d)
 	}
 	if err != nil {
 		return err
 	}
 	if rq.now.Before(a.LockedUntil) {
+		_, _ = VerifyPassword(password, dummyHash)
 		h.d.OnLoginFailure("locked")
 		d.Message, d.Locked = "login_locked", a.LockedUntil.Format(time.RFC3339)
 		return h.renderLogin(w, r, rq, http.StatusTooManyRequests, d)
