@@ -13,6 +13,14 @@
       }, function () {});
     });
   });
+  // A form is sent once: a double click does not create two invoices.
+  document.querySelectorAll('form[method=post]').forEach(function (form) {
+    form.addEventListener('submit', function () {
+      setTimeout(function () {
+        form.querySelectorAll('button[type=submit]').forEach(function (b) { b.disabled = true; });
+      }, 0);
+    });
+  });
   // Filters apply on change.
   var f = document.getElementById('filters');
   if (f) {
