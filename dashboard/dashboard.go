@@ -211,13 +211,6 @@ func checkExplorer(tmpl string) error {
 	return nil
 }
 
-// CheckExplorer reports whether tmpl is a usable explorer URL template (for
-// config validation).
-func CheckExplorer(tmpl string) error { return checkExplorer(tmpl) }
-
-// Path is where the console is mounted ("/dashboard").
-func (h *Handler) Path() string { return h.cfg.Path }
-
 // Register mounts the console on mux under its path.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(h.cfg.Path+"/", http.StripPrefix(h.cfg.Path, h))
@@ -300,6 +293,9 @@ func (h *Handler) routes() {
 	handle("GET /reports/payments.csv", viewer, h.reportsCSV)
 	handle("GET /audit", viewer, h.auditPage)
 	m.Handle("/", h.serve(public, func(w http.ResponseWriter, r *http.Request, rq *request) error {
+		if h.authenticate(w, r, rq) != nil { // signed in: the page keeps its navigation
+			rq.sess = nil
+		}
 		return pageErr(http.StatusNotFound, "err_not_found")
 	}))
 }
@@ -348,7 +344,8 @@ func (h *Handler) serve(p perm, fn handlerFunc) http.Handler {
 	})
 }
 
-// errRedirectLogin sends the browser to the sign-in page.
+// redirectLogin sends a GET to the sign-in page (reason "expired" says why)
+// and answers a POST with a page: no session, or an expired one.
 type redirectLogin struct{ reason string }
 
 func (e *redirectLogin) Error() string { return "sign in: " + e.reason }
