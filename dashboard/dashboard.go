@@ -92,6 +92,7 @@ type Webhooks interface {
 	Attempts(ctx context.Context, endpointID string, limit int) ([]webhook.Attempt, error)
 	Redeliver(ctx context.Context, eventID string) error
 	SendTest(ctx context.Context, endpointID string) (webhook.Attempt, error)
+	RotateSecret(ctx context.Context, id string) (webhook.Endpoint, error)
 }
 
 // ChainHealth is one chain's node and sync state for the overview.
@@ -286,6 +287,7 @@ func (h *Handler) routes() {
 	handle("POST /webhooks", writer, h.webhookCreate)
 	handle("POST /webhooks/{id}/delete", writer, h.webhookDelete)
 	handle("POST /webhooks/{id}/test", writer, h.webhookTest)
+	handle("POST /webhooks/{id}/rotate", writer, h.webhookRotate)
 	handle("GET /apikeys", viewer, h.apiKeysPage)
 	handle("POST /apikeys", writer, h.apiKeyCreate)
 	handle("POST /apikeys/{id}/revoke", writer, h.apiKeyRevoke)

@@ -78,6 +78,9 @@ func (f *fakeWebhooks) Attempts(ctx context.Context, id string, n int) ([]webhoo
 func (f *fakeWebhooks) SendTest(ctx context.Context, id string) (webhook.Attempt, error) {
 	return webhook.Attempt{EventID: "evt_test", StatusCode: 500, Error: "status 500: <script>alert('test')</script>", DurationMS: 3}, nil
 }
+func (f *fakeWebhooks) RotateSecret(ctx context.Context, id string) (webhook.Endpoint, error) {
+	return webhook.Endpoint{ID: id, URL: "https://x.example", Secret: "whsec_rotated", Source: "api"}, nil
+}
 func (f *fakeWebhooks) Redeliver(ctx context.Context, id string) error {
 	f.redelivered = append(f.redelivered, id)
 	return nil

@@ -92,3 +92,15 @@ func TestFormsValidateLikeTheAPI(t *testing.T) {
 		t.Errorf("audit log lacks the mark with its escaped reason:\n%s", audit.body)
 	}
 }
+
+func TestWebhookRotateNeedsConfirm(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	c, tok := e.signedIn()
+	if r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/rotate", url.Values{"csrf": {tok}}); r.code != 400 || strings.Contains(r.body, "whsec_rotated") {
+		t.Errorf("rotate without confirm: %d", r.code)
+	}
+	r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/rotate", url.Values{"csrf": {tok}, "confirm": {"yes"}})
+	if r.code != 200 || !strings.Contains(r.body, "whsec_rotated") || !strings.Contains(r.body, "New secret for") {
+		t.Errorf("rotate: %d\n%s", r.code, r.body)
+	}
+}

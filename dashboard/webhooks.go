@@ -17,6 +17,7 @@ type webhooksData struct {
 	Events     []string
 	Error      string
 	Created    *webhook.Endpoint // set once, with its secret
+	Rotated    bool              // Created is an existing endpoint with a new secret
 	Test       *testResult
 }
 
@@ -140,6 +141,45 @@ func (h *Handler) webhookTest(w http.ResponseWriter, r *http.Request, rq *reques
 			d.Test.URL = e.URL
 		}
 	}
+	h.render(w, r, rq, "webhooks", http.StatusOK, d)
+	return nil
+}
+
+// webhookRotate is POST /webhooks/{id}/rotate: a new signing secret, shown on
+// this response only.
+func (h *Handler) webhookRotate(w http.ResponseWriter, r *http.Request, rq *request) error {
+	id := r.PathValue("id")
+	var ep webhook.Endpoint
+	var err error
+	if r.PostFormValue("confirm") != "yes" {
+		err = &fieldError{field: "confirm", msg: rq.loc.T("need_confirm")}
+	} else {
+		ep, err = h.d.Webhooks.RotateSecret(r.Context(), id)
+	}
+	var ve *webhook.ValidationError
+	var fe *fieldError
+	if errors.As(err, &ve) || errors.As(err, &fe) {
+		d, derr := h.webhooksData(r)
+		if derr != nil {
+			return derr
+		}
+		if ve != nil {
+			d.Error = ve.Message
+		} else {
+			d.Error = fe.msg
+		}
+		h.render(w, r, rq, "webhooks", http.StatusBadRequest, d)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h.audit(r, rq, "webhook.rotate_secret", id, "")
+	d, err := h.webhooksData(r)
+	if err != nil {
+		return err
+	}
+	d.Created, d.Rotated = &ep, true
 	h.render(w, r, rq, "webhooks", http.StatusOK, d)
 	return nil
 }

@@ -307,3 +307,18 @@ type InvoiceAttempt struct {
 	URL       string
 	EventType string
 }
+
+// SetWebhookSecret replaces an endpoint's signing secret (ErrNotFound if
+// there is no such endpoint).
+func (db *DB) SetWebhookSecret(ctx context.Context, id, secret string) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET secret = ? WHERE id = ?`, secret, id)
+		if err != nil {
+			return fmt.Errorf("store: set webhook secret: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}

@@ -75,3 +75,37 @@ func TestSendTest(t *testing.T) {
 		t.Errorf("unknown endpoint: %v", err)
 	}
 }
+
+// TestRotateSecret: after a rotation deliveries are signed with the new
+// secret only; config endpoints refuse it.
+func TestRotateSecret(t *testing.T) {
+	db := openDB(t, "")
+	rc := newReceiver(t, nil)
+	m, err := New(testConfig(), db, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := m.CreateEndpoint(context.Background(), rc.URL+"/hook", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, m)
+	insertEvents(t, db, 1, invoice.EventSettled)
+	m.Wake()
+	waitFor(t, 3*time.Second, "first delivery", func() bool { return len(rc.deliveries()) == 1 })
+	rot, err := m.RotateSecret(context.Background(), ep.ID)
+	if err != nil || rot.Secret == ep.Secret || !strings.HasPrefix(rot.Secret, "whsec_") {
+		t.Fatalf("rotate: %+v %v", rot, err)
+	}
+	insertEvents(t, db, 1, invoice.EventSettled)
+	m.Wake()
+	waitFor(t, 5*time.Second, "delivery after the rotation", func() bool { return len(rc.deliveries()) >= 2 })
+	d := rc.deliveries()[len(rc.deliveries())-1]
+	sig := d.header.Get("Payd-Signature")
+	if !independentVerify(rot.Secret, sig, d.body) || independentVerify(ep.Secret, sig, d.body) {
+		t.Errorf("the delivery after the rotation is not signed with the new secret only")
+	}
+	if _, err := m.RotateSecret(context.Background(), "wh_nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown endpoint: %v", err)
+	}
+}

@@ -196,6 +196,35 @@ dashboard:
 		t.Errorf("deliveries %d → %d, test event seen %v", before, after, sawTest)
 	}
 
+	// Add an endpoint in the console (secret shown once), rotate its secret, delete it.
+	tb.do(t, "add endpoint", setVal("w-url", "http://"+ln.Addr().String()+"/other"), chromedp.Click(chromedp.ID("add-endpoint")),
+		chromedp.WaitVisible(chromedp.ID("secret")))
+	first := pageText(t, tb, "secret")
+	hooks, err := e.c.ListWebhooks(context.Background())
+	if err != nil || len(hooks) != 2 || !strings.HasPrefix(first, "whsec_") {
+		t.Fatalf("after adding in the console the API lists %+v (%v), secret %q", hooks, err, first)
+	}
+	sel := `section.endpoint[data-id="` + func() string {
+		for _, h := range hooks {
+			if strings.HasSuffix(h.URL, "/other") {
+				return h.ID
+			}
+		}
+		return ""
+	}() + `"]`
+	tb.do(t, "rotate", chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(1) summary`)),
+		chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(1) input[name=confirm]`)), chromedp.Click(chromedp.CSS(sel+` button.rotate`)),
+		chromedp.WaitVisible(chromedp.ID("secret")))
+	if second := pageText(t, tb, "secret"); second == first || !strings.HasPrefix(second, "whsec_") {
+		t.Errorf("rotated secret %q, first %q", second, first)
+	}
+	tb.do(t, "delete endpoint", chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(2) summary`)),
+		chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(2) input[name=confirm]`)), chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(2) button.danger`)),
+		chromedp.WaitVisible(chromedp.ID("flash")))
+	if hooks, _ := e.c.ListWebhooks(context.Background()); len(hooks) != 1 {
+		t.Errorf("after deleting, the API lists %d endpoints", len(hooks))
+	}
+
 	// Export the filtered list as CSV (in the page, with its session).
 	csvText := pageEval(t, tb, "csv", chromedp.Evaluate[string](`fetch('`+base+`/invoices.csv?q=dash-1').then(r => r.text())`, chromedp.EvalAwaitPromise))
 	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
@@ -231,7 +260,7 @@ dashboard:
 	// The audit log shows every action.
 	tb.do(t, "audit", chromedp.Navigate(base+"/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
 	audit := pageEval(t, tb, "audit", chromedp.Text(chromedp.ID("audit")))
-	for _, a := range []string{"session.sign_in", "create.invoice", "event.redeliver", "invoice.export", "webhook.test", "apikey.create", "apikey.revoke"} {
+	for _, a := range []string{"session.sign_in", "create.invoice", "event.redeliver", "invoice.export", "webhook.test", "webhook.create", "webhook.rotate_secret", "webhook.delete", "apikey.create", "apikey.revoke"} {
 		if !strings.Contains(audit, a) {
 			t.Errorf("audit log lacks %s:\n%s", a, audit)
 		}
