@@ -136,8 +136,29 @@ dashboard:
 		t.Fatalf("the API sees the console's invoice as %+v (%v)", v, err)
 	}
 
+	if got := pageEval(t, tb, "detail link", chromedp.Evaluate[string](`document.getElementById('created-detail').href`)); got != base+"/invoices/"+id {
+		t.Errorf("the created page links to %q", got)
+	}
+
+	// A payment link from the form: a visit makes an invoice.
+	tb.do(t, "create link", chromedp.Navigate(base+"/new?kind=link"), chromedp.WaitVisible(chromedp.ID("create-form")),
+		setVal("f-amount", "0.0005"), setVal("f-currency", "BTC"), setVal("f-max-uses", "1"),
+		chromedp.Click(chromedp.ID("create")), chromedp.WaitVisible(chromedp.ID("created-qr")))
+	plink := pageEval(t, tb, "payment link", chromedp.Evaluate[string](`document.getElementById('created-link').href`))
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(plink); err != nil || resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/i/inv_") {
+		t.Errorf("visit %s: %v %+v", plink, err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	tb.do(t, "detail page", chromedp.Navigate(base+"/invoices?q=dash-1"), chromedp.WaitVisible(chromedp.ID("invoice-list")),
+		chromedp.Click(chromedp.CSS(`#invoice-list a[href$="`+id+`"]`)))
+	tb.do(t, "on the detail", chromedp.WaitVisible(chromedp.CSS(`#invoice-status[data-status="new"]`)))
+
 	// Pay it on the node and watch the detail page reach settled (it reloads itself).
-	tb.do(t, "detail", chromedp.Click(chromedp.ID("created-detail")), chromedp.WaitVisible(chromedp.CSS(`#invoice-status[data-status="new"]`)))
+	if got := pageText(t, tb, "invoice-id"); got != id {
+		t.Errorf("detail page of %q, want %s", got, id)
+	}
 	if got := pageText(t, tb, "description"); got != xss {
 		t.Errorf("description shown as %q", got)
 	}
@@ -214,7 +235,7 @@ dashboard:
 	}() + `"]`
 	tb.do(t, "rotate", chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(1) summary`)),
 		chromedp.Click(chromedp.CSS(sel+` details:nth-of-type(1) input[name=confirm]`)), chromedp.Click(chromedp.CSS(sel+` button.rotate`)),
-		chromedp.WaitVisible(chromedp.ID("secret")))
+		chromedp.WaitVisible(chromedp.CSS(`#new-secret[data-rotated="true"] #secret`)))
 	if second := pageText(t, tb, "secret"); second == first || !strings.HasPrefix(second, "whsec_") {
 		t.Errorf("rotated secret %q, first %q", second, first)
 	}
