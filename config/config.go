@@ -59,6 +59,8 @@ type Config struct {
 	Checkout Checkout         `mapstructure:"checkout"`
 	// Greenfield serves the BTCPay Greenfield API subset shop plugins use.
 	Greenfield Greenfield `mapstructure:"greenfield"`
+	// Dashboard is the merchant console under /dashboard/.
+	Dashboard Dashboard `mapstructure:"dashboard"`
 }
 
 // Server is the HTTP server.
@@ -195,6 +197,20 @@ type Greenfield struct {
 	StoreName string `mapstructure:"store_name"`
 	// DefaultCurrency prices invoices created without a currency.
 	DefaultCurrency string `mapstructure:"default_currency"`
+}
+
+// Dashboard is the merchant console (package dashboard) served by payd run.
+type Dashboard struct {
+	// Enabled serves the console; false turns it off entirely (404).
+	Enabled bool `mapstructure:"enabled"`
+	// Path is where it is served ("/dashboard").
+	Path string `mapstructure:"path"`
+	// SessionIdle signs a session out after this long without a request.
+	SessionIdle time.Duration `mapstructure:"session_idle"`
+	// SessionMax signs a session out this long after sign-in, whatever happens.
+	SessionMax time.Duration `mapstructure:"session_max"`
+	// Explorers maps a chain name to a transaction URL containing {txid}.
+	Explorers map[string]string `mapstructure:"explorers"`
 }
 
 // MethodSpec is one payment method derived from the chains section.

@@ -126,7 +126,7 @@ func matchKey(pattern, key string) bool {
 
 // isMapLeaf: patterns that end at a map of scalars (rates.static) match any child key.
 func isMapLeaf(pattern string) bool {
-	for _, s := range []string{"rates.static", "rates.pair_sources", "rates.providers.*.symbols", "rates.spreads"} {
+	for _, s := range []string{"rates.static", "rates.pair_sources", "rates.providers.*.symbols", "rates.spreads", "dashboard.explorers"} {
 		if pattern == s {
 			return true
 		}

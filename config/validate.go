@@ -140,8 +140,34 @@ func (c *Config) Validate() error {
 			add(cerr("greenfield.default_currency", "is empty", `use a currency code such as "USD"`))
 		}
 	}
+	if c.Dashboard.Enabled {
+		if p := c.Dashboard.Path; !dashPathRe.MatchString(p) {
+			add(cerr("dashboard.path", "is %q", `use a path such as "/dashboard" (letters, digits, - and _; not "/")`, p))
+		}
+		for _, reserved := range []string{"/v1", "/api", "/i", "/l", "/r", "/static", "/healthz", "/readyz", "/metrics"} {
+			if c.Dashboard.Path == reserved || strings.HasPrefix(c.Dashboard.Path, reserved+"/") {
+				add(cerr("dashboard.path", "%q is used by payd itself", `use another path such as "/dashboard"`, c.Dashboard.Path))
+			}
+		}
+		if c.Dashboard.SessionIdle < time.Minute || c.Dashboard.SessionMax < c.Dashboard.SessionIdle {
+			add(cerr("dashboard.session_idle", "is %s with session_max %s", "use at least 1m, and session_max at least as long (e.g. 30m and 12h)",
+				c.Dashboard.SessionIdle, c.Dashboard.SessionMax))
+		}
+		for _, ch := range sortedKeys(c.Dashboard.Explorers) {
+			t := c.Dashboard.Explorers[ch]
+			if _, ok := c.Chains[ch]; !ok {
+				add(cerr("dashboard.explorers."+ch, "names no configured chain", "use a chain name from the chains section"))
+			}
+			if !strings.Contains(t, "{txid}") || checkURL(strings.ReplaceAll(t, "{txid}", "x"), true) != nil {
+				add(cerr("dashboard.explorers."+ch, "is %q", `give an absolute https URL containing {txid}, e.g. "https://mempool.space/tx/{txid}"`, t))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
+
+// dashPathRe is an absolute path of one or more plain segments.
+var dashPathRe = regexp.MustCompile(`^(/[A-Za-z0-9_-]+)+$`)
 
 func (c *Config) validateChain(name string, ch Chain, methods map[string]string) []*Error {
 	var errs []*Error

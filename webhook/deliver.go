@@ -9,8 +9,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,11 +119,7 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 			running.Add(1)
 			go func() {
 				defer running.Done()
-				t0 := time.Now()
 				ds, err := m.db.PendingWebhookDeliveries(ctx, w.ep.ID, fetchBatch, exclude)
-				if os.Getenv("WHDBG") != "" {
-					fmt.Fprintf(os.Stderr, "fetch %d rows excl %d in %s\n", len(ds), len(exclude), time.Since(t0))
-				}
 				if err != nil && ctx.Err() == nil {
 					m.log.Error("read webhook queue", "endpoint", w.ep.ID, "err", err)
 				}
@@ -299,7 +295,8 @@ func (m *Manager) post(ctx context.Context, ep store.WebhookEndpoint, d store.We
 		}
 		return 0, err.Error(), "failure"
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	var head bytes.Buffer
+	_, _ = io.Copy(io.Discard, io.TeeReader(io.LimitReader(resp.Body, 64<<10), &limitedWriter{w: &head, n: responseSnippet}))
 	resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp.StatusCode, "", "success"
@@ -307,6 +304,9 @@ func (m *Manager) post(ctx context.Context, ep store.WebhookEndpoint, d store.We
 	msg := "status " + strconv.Itoa(resp.StatusCode)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		msg = fmt.Sprintf("status %d: redirects are not followed", resp.StatusCode)
+	} else if s := strings.TrimSpace(strings.ToValidUTF8(head.String(), "")); s != "" {
+		// The start of the receiver's answer, for the merchant to see why.
+		msg += ": " + s
 	}
 	return resp.StatusCode, msg, "failure"
 }
@@ -318,4 +318,21 @@ func (m *Manager) jitter(d time.Duration) time.Duration {
 	}
 	f := 1 + m.cfg.Jitter*(2*rand.Float64()-1)
 	return time.Duration(float64(d) * f)
+}
+
+// responseSnippet is how much of a failed delivery's response body is kept
+// in the attempt's error (shown in the dashboard).
+const responseSnippet = 200
+
+// limitedWriter keeps the first n bytes written to it and drops the rest.
+type limitedWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if rest := l.n - l.w.Len(); rest > 0 {
+		l.w.Write(p[:min(len(p), rest)])
+	}
+	return len(p), nil
 }

@@ -507,12 +507,15 @@ func (m *Manager) Run(ctx context.Context) error {
 // reconcile starts a worker for every endpoint without one and stops the
 // workers of deleted endpoints.
 func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
+	// Read the endpoints under m.mu: a worker stopped for a change (a new
+	// secret, format or URL) is then restarted from what was read after the
+	// change, never from an older read that raced with it.
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	eps, err := m.db.WebhookEndpoints(ctx)
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	live := map[string]bool{}
 	for _, ep := range eps {
 		live[ep.ID] = true

@@ -191,6 +191,11 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 	}
 	d.apiKey = strings.TrimSpace(key)
 	d.say("created an API key with `payd apikey create` (stored hashed)")
+	adminPassword := "demo-" + randHex(8)
+	if _, err := runPaydStdin(bin, env, adminPassword+"\n", "admin", "create", "--demo", "--name", "demo", "--password-stdin"); err != nil {
+		return fmt.Errorf("payd admin create: %w", err)
+	}
+	d.say("created a throw-away dashboard admin with `payd admin create` (stored as an argon2id hash)")
 
 	logPath := filepath.Join(d.dir, "payd.log")
 	logf, err := os.Create(logPath)
@@ -217,6 +222,8 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 		return err
 	}
 	d.say("payd is ready at %s (log: %s)", d.baseURL, logPath)
+	dashboardLine := fmt.Sprintf("dashboard: %s/dashboard/  sign in as demo / %s (throw-away login)", d.baseURL, adminPassword)
+	d.say("%s", dashboardLine)
 
 	var wh struct {
 		ID string `json:"id"`
@@ -287,6 +294,7 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 		}
 	}
 	d.say("both invoices settled in %.1fs. Open the checkout pages:\n           %s\n           %s", time.Since(d.start).Seconds(), btcInv.CheckoutURL, usdcInv.CheckoutURL)
+	d.say("follow them in the %s", dashboardLine)
 	if exitWhenDone {
 		return nil
 	}
@@ -423,6 +431,18 @@ func (d *demo) waitReady(ctx context.Context, exited <-chan error, logPath strin
 func runPayd(bin string, env []string, args ...string) (string, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// runPaydStdin is runPayd with input on standard input (a password).
+func runPaydStdin(bin string, env []string, stdin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

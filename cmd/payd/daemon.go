@@ -169,6 +169,9 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	co.Register(mux, co.Links(d.svc, checkout.LinkOptions{ClientIP: a.ClientIP}))
 	mux.HandleFunc("GET /i/{id}/ws", d.hub.ServeInvoice)
+	if err := d.mountDashboard(mux, baseURL); err != nil {
+		return nil, err
+	}
 
 	d.ln, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

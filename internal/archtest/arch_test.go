@@ -23,7 +23,7 @@ var layer = map[string]int{
 	// orchestrators
 	"watcher": 3, "service": 3, "webhook": 3,
 	// delivery
-	"api": 4, "api/greenfield": 4, "checkout": 4, "live": 4, "client": 4,
+	"api": 4, "api/greenfield": 4, "checkout": 4, "live": 4, "client": 4, "dashboard": 4,
 	// wiring
 	"cmd/payd": 5,
 	// test and demo support: may import anything below cmd, never imported by payd itself

@@ -28,6 +28,10 @@ type Metrics struct {
 	lag        *prometheus.GaugeVec     // payd_chain_lag_blocks{chain}
 	up         *prometheus.GaugeVec     // payd_chain_up{chain}
 	gap        *prometheus.GaugeVec     // payd_address_gap{method}
+
+	// the merchant console (package dashboard)
+	consoleFail *prometheus.CounterVec // payd_console_login_failures_total{reason}
+	consoleAct  *prometheus.CounterVec // payd_console_actions_total{action}
 }
 
 // New returns Metrics registered in a fresh registry of their own, together
@@ -83,6 +87,15 @@ func New() *Metrics {
 			Help: "Consecutive handed-out addresses without a payment, by payment method.",
 		}, []string{"method"}),
 	}
+	m.consoleFail = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "payd_console_login_failures_total",
+		Help: "Refused sign-ins to the merchant console, by reason (password, totp, locked, rate_limited, csrf).",
+	}, []string{"reason"})
+	m.consoleAct = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "payd_console_actions_total",
+		Help: "Write actions done through the merchant console, by action.",
+	}, []string{"action"})
+	m.reg.MustRegister(m.consoleFail, m.consoleAct)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -91,6 +104,14 @@ func New() *Metrics {
 	)
 	return m
 }
+
+// ObserveConsoleLoginFailure counts a refused console sign-in.
+func (m *Metrics) ObserveConsoleLoginFailure(reason string) {
+	m.consoleFail.WithLabelValues(reason).Inc()
+}
+
+// ObserveConsoleAction counts a console write action.
+func (m *Metrics) ObserveConsoleAction(action string) { m.consoleAct.WithLabelValues(action).Inc() }
 
 // Registry returns the registry, for callers that add collectors of their own.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -1,0 +1,106 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestPagesInEveryLanguage renders every page signed in, in each language.
+func TestPagesInEveryLanguage(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	e.insert(testInvoice(invID, e.now, "A-1", "shirt", []byte(`{"n":12345678901234567890}`)))
+	c, _ := e.signedIn()
+	for _, lang := range languages {
+		for _, p := range []string{"/", "/invoices", "/invoices/" + invID, "/new", "/new?kind=link", "/webhooks", "/apikeys", "/reports", "/audit", "/account", "/nope"} {
+			sep := "?"
+			if strings.Contains(p, "?") {
+				sep = "&"
+			}
+			r := e.do(c, "GET", "/dashboard"+p+sep+"lang="+lang, nil)
+			want := http.StatusOK
+			if p == "/nope" {
+				want = http.StatusNotFound
+			}
+			if r.code != want || !strings.Contains(r.body, `<html lang="`+lang+`">`) || strings.Contains(r.body, "internal error") {
+				t.Errorf("%s %s: %d\n%.400s", lang, p, r.code, r.body)
+			}
+		}
+	}
+	r := e.do(c, "GET", "/dashboard/invoices/"+invID, nil)
+	if !strings.Contains(r.body, "12345678901234567890") {
+		t.Error("metadata is not shown verbatim (a big number was reformatted)")
+	}
+	if !strings.Contains(r.body, `src="/i/`+invID+`/qr/bitcoin/btc.png"`) {
+		t.Error("no QR code of the method")
+	}
+}
+
+// TestFormsValidateLikeTheAPI: bad input gets the API's message and changes
+// nothing.
+func TestFormsValidateLikeTheAPI(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	e.insert(testInvoice(invID, e.now, "A-1", "", nil))
+	c, tok := e.signedIn()
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		code       int
+		want       string
+	}{
+		{"no amount", "/dashboard/new", url.Values{"kind": {"invoice"}, "currency": {"USD"}}, 400, "amount is required"},
+		{"metadata not JSON", "/dashboard/new", url.Values{"amount": {"1"}, "currency": {"USD"}, "metadata": {"{"}}, 400, "metadata must be a JSON object"},
+		{"expires not a number", "/dashboard/new", url.Values{"amount": {"1"}, "currency": {"USD"}, "expires_in": {"soon"}}, 400, "expires_in must be a whole number"},
+		{"webhook no url", "/dashboard/webhooks", url.Values{}, 400, "url is required"},
+		{"webhook bad url", "/dashboard/webhooks", url.Values{"url": {"ftp://x"}}, 400, "url must be an absolute http(s) URL"},
+		{"webhook bad event", "/dashboard/webhooks", url.Values{"url": {"https://x.example"}, "event": {"invoice.nope"}}, 400, `unknown event type &#34;invoice.nope&#34;`},
+		{"webhook star and more", "/dashboard/webhooks", url.Values{"url": {"https://x.example"}, "event": {"*", "invoice.settled"}}, 400, "send it alone"},
+		{"key no name", "/dashboard/apikeys", url.Values{}, 400, "A name is required"},
+		{"key bad scope", "/dashboard/apikeys", url.Values{"name": {"x"}, "scope": {"admin"}}, 400, "unknown scope"},
+		{"mark no reason", "/dashboard/invoices/" + invID + "/mark", url.Values{"status": {"settled"}, "confirm": {"yes"}}, 400, "A reason is required"},
+		{"mark not confirmed", "/dashboard/invoices/" + invID + "/mark", url.Values{"status": {"settled"}, "reason": {"paid in cash"}}, 400, "Tick the confirmation box"},
+		{"mark bad status", "/dashboard/invoices/" + invID + "/mark", url.Values{"status": {"new"}, "reason": {"x"}, "confirm": {"yes"}}, 400, `status must be`},
+		{"cancel not confirmed", "/dashboard/invoices/" + invID + "/cancel", url.Values{}, 400, "Tick the confirmation box"},
+		{"redeliver foreign event", "/dashboard/invoices/" + invID + "/redeliver", url.Values{"event": {"evt_0000000000000000000000"}}, 400, "does not belong"},
+		{"revoke unknown key", "/dashboard/apikeys/key_0000000000000000000000/revoke", url.Values{}, 404, "There is nothing at this address"},
+	} {
+		tc.form.Set("csrf", tok)
+		r := e.do(c, "POST", tc.path, tc.form)
+		if r.code != tc.code || !strings.Contains(r.body, tc.want) {
+			t.Errorf("%s: %d, want %d with %q\n%.600s", tc.name, r.code, tc.code, tc.want, r.body)
+		}
+	}
+	if got := e.inv.done(); len(got) != 0 {
+		t.Errorf("actions ran on bad input: %v", got)
+	}
+	keys, _ := e.db.APIKeys(context.Background())
+	if len(keys) != 0 {
+		t.Errorf("a key was created from bad input: %v", keys)
+	}
+	if len(e.hooks.redelivered) != 0 {
+		t.Errorf("redelivered %v", e.hooks.redelivered)
+	}
+	// A good mark is audited with its reason.
+	r := e.do(c, "POST", "/dashboard/invoices/"+invID+"/mark", url.Values{"csrf": {tok}, "status": {"invalid"}, "reason": {"customer <b>refunded</b> in cash"}, "confirm": {"yes"}})
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("mark: %d\n%s", r.code, r.body)
+	}
+	audit := e.do(c, "GET", "/dashboard/audit", nil)
+	if !strings.Contains(audit.body, "invoice.mark_invalid") || !strings.Contains(audit.body, "customer &lt;b&gt;refunded&lt;/b&gt; in cash") {
+		t.Errorf("audit log lacks the mark with its escaped reason:\n%s", audit.body)
+	}
+}
+
+func TestWebhookRotateNeedsConfirm(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	c, tok := e.signedIn()
+	if r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/rotate", url.Values{"csrf": {tok}}); r.code != 400 || strings.Contains(r.body, "whsec_rotated") {
+		t.Errorf("rotate without confirm: %d", r.code)
+	}
+	r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/rotate", url.Values{"csrf": {tok}, "confirm": {"yes"}})
+	if r.code != 200 || !strings.Contains(r.body, "whsec_rotated") || !strings.Contains(r.body, "New secret for") {
+		t.Errorf("rotate: %d\n%s", r.code, r.body)
+	}
+}
