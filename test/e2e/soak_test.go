@@ -274,9 +274,9 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	sampleMu.Unlock()
-	t.Logf("soak: %d invoices by %d clients in %s (%.0f/s, slowest create %s), %d paid, all settled at %s; RSS mid %d MB, end of load %d MB, idle after %d MB, peak %d MB (race-instrumented binary)",
+	t.Logf("soak: %d invoices by %d clients in %s (%.0f/s, slowest create %s), %d paid, all settled at %s; RSS mid %d MB, end of load %d MB, idle after %d MB, peak %d MB (%s)",
 		total, clients, loadTime.Round(time.Second), float64(total)/loadTime.Seconds(), maxLat.Round(time.Millisecond),
-		len(paid), settledTime.Round(time.Second), midKB>>10, endKB>>10, idleKB>>10, peak>>10)
+		len(paid), settledTime.Round(time.Second), midKB>>10, endKB>>10, idleKB>>10, peak>>10, binaryKind())
 	t.Logf("trace (elapsed:created/RSS/Go heap/goroutines): %s", strings.Join(trace, " "))
 	if midKB == 0 || endKB == 0 {
 		t.Fatalf("could not read VmRSS of pid %d", pid)
@@ -287,4 +287,12 @@ func TestSoak(t *testing.T) {
 	if endKB > midKB*3/2 {
 		t.Errorf("RSS grew from %d MB at mid-run to %d MB at the end of the load: not flat", midKB>>10, endKB>>10)
 	}
+}
+
+// binaryKind says how payd was built for the log (see testnode.PaydBin).
+func binaryKind() string {
+	if testnode.RaceBuild {
+		return "race-instrumented binary"
+	}
+	return "binary built without -race"
 }
