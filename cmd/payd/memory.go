@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,21 +73,46 @@ func goMemory() (live, other uint64) {
 	return live, other
 }
 
-// cgroupMemoryMax reads the memory limit of payd's cgroup (v2, then v1);
-// 0 when there is none.
+// cgroupMemoryMax reads the memory limit of payd's cgroup (v2 memory.max,
+// v1 memory.limit_in_bytes, at the path /proc/self/cgroup names, then at
+// the mount's root as a container sees it); 0 when there is none.
 func cgroupMemoryMax() uint64 {
-	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
+	var paths []string
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) != 3 {
+				continue
+			}
+			switch {
+			case f[0] == "0" && f[1] == "":
+				paths = append(paths, filepath.Join("/sys/fs/cgroup", f[2], "memory.max"))
+			case slices.Contains(strings.Split(f[1], ","), "memory"):
+				paths = append(paths, filepath.Join("/sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes"))
+			}
 		}
-		n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil || n >= 1<<60 { // "max", or v1's "no limit" (~2^63)
-			return 0
+	}
+	paths = append(paths, "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+	for _, p := range paths {
+		if n, ok := readCgroupLimit(p); ok {
+			return n
 		}
-		return n
 	}
 	return 0
+}
+
+// readCgroupLimit reads one limit file: ok is false if there is no file,
+// n is 0 for no limit ("max", or v1's ~2^63).
+func readCgroupLimit(path string) (n uint64, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	n, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n >= 1<<60 {
+		return 0, true
+	}
+	return n, true
 }
 
 // memoryTuner runs after the initial load: see the comment at the top.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"testing"
 )
@@ -68,4 +70,31 @@ func TestMemoryTunerNoChains(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-m.done // Run did the (empty) load
+}
+
+func TestReadCgroupLimit(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, body string
+		n          uint64
+		ok         bool
+	}{
+		{"v2 limit", "536870912\n", 512 << 20, true},
+		{"v2 none", "max\n", 0, true},
+		{"v1 none", "9223372036854771712\n", 0, true},
+		{"missing", "", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name)
+			if tc.ok {
+				if err := os.WriteFile(p, []byte(tc.body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, ok := readCgroupLimit(p); n != tc.n || ok != tc.ok {
+				t.Fatalf("got %d, %v; want %d, %v", n, ok, tc.n, tc.ok)
+			}
+		})
+	}
 }
