@@ -21,18 +21,26 @@ const (
 	kindP2TR
 )
 
-// key20 is a script paying a 20-byte hash (P2PKH, P2SH, P2WPKH): 21 bytes,
-// no pointers. The kind is part of the key because one public key hash can
-// be paid as P2PKH and as P2WPKH.
-type key20 struct {
-	kind scriptKind
-	h    [20]byte
+// key20 is a script paying a 20-byte hash (P2PKH, P2SH, P2WPKH): its kind,
+// then the hash; 21 bytes, no pointers. The kind is part of the key because
+// one public key hash can be paid as P2PKH and as P2WPKH. Found through a
+// keyIndex.
+type key20 [21]byte
+
+// key32 is a script paying a 32-byte witness program (P2WSH, P2TR): kind,
+// then program.
+type key32 [33]byte
+
+func makeKey20(kind scriptKind, prog []byte) (k key20) {
+	k[0] = byte(kind)
+	copy(k[1:], prog)
+	return k
 }
 
-// key32 is a script paying a 32-byte witness program (P2WSH, P2TR).
-type key32 struct {
-	kind scriptKind
-	h    [32]byte
+func makeKey32(kind scriptKind, prog []byte) (k key32) {
+	k[0] = byte(kind)
+	copy(k[1:], prog)
+	return k
 }
 
 // classify returns the standard form of script and its hash or witness
@@ -71,26 +79,31 @@ func classify(s []byte) (scriptKind, []byte) {
 // Copy-on-write was rejected: every Add would copy the set.
 //
 // A standard script (P2PKH, P2SH, P2WPKH, P2WSH, P2TR) is kept as a
-// fixed-size key only, 21 or 33 bytes with no pointer for the GC to follow:
-// the address string is not stored but encoded again from the key on a match
-// (matches are rare; a lookup that misses costs one map probe and no
-// allocation). Only a script of another form, or an address that is not the
+// fixed-size key only, 21 or 33 bytes with no pointer for the GC to follow,
+// found by a 64-bit prefix (keyIndex): the address string is not stored but
+// encoded again from the key on a match (matches are rare; a lookup that
+// misses costs one uint64 map probe and no allocation). Only a script of another form, or an address that is not the
 // canonical encoding of its script on the set's network (an upper-case
 // bech32 address, say), is kept with its string, so that a match always
 // reports the address exactly as it was given to Add. With 1,000,000 P2WPKH
-// addresses the set takes ~35 MB instead of ~150 MB as script → string.
+// addresses the set takes ~64 MB instead of ~156 MB as script → string
+// (BenchmarkWatchSetMemory).
 type WatchSet struct {
 	params *chaincfg.Params
 	hrpChk uint32 // hrpPolymod(params.Bech32HRPSegwit)
 
 	mu  sync.RWMutex
-	k20 map[key20]struct{}
-	k32 map[key32]struct{}
+	k20 keyIndex[key20]
+	k32 keyIndex[key32]
 	// odd maps string(script) → address for the entries whose address
 	// cannot be encoded from the key (see above). Usually empty.
 	odd map[string]string
 	// nonStd counts the entries of odd whose script has no fixed-size key.
 	nonStd int
+	// collided maps string(script) → address for standard scripts whose
+	// index prefix another watched key holds (see keyIndex). Practically
+	// always empty.
+	collided map[string]string
 }
 
 // NewWatchSet returns an empty set for addresses of the network params
@@ -99,7 +112,8 @@ func NewWatchSet(params *chaincfg.Params) *WatchSet {
 	if params == nil {
 		params = &chaincfg.MainNetParams
 	}
-	return &WatchSet{params: params, hrpChk: hrpPolymod(params.Bech32HRPSegwit), k20: make(map[key20]struct{}), k32: make(map[key32]struct{}), odd: make(map[string]string)}
+	return &WatchSet{params: params, hrpChk: hrpPolymod(params.Bech32HRPSegwit), k20: newKeyIndex[key20](), k32: newKeyIndex[key32](),
+		odd: make(map[string]string), collided: make(map[string]string)}
 }
 
 // Add watches script on behalf of addr: a match of script reports addr.
@@ -148,20 +162,20 @@ func (w *WatchSet) add(script []byte, kind scriptKind, prog []byte, addr string,
 	case len(w.odd) > 0:
 		delete(w.odd, string(script))
 	}
-	w.put(kind, prog)
+	if !w.put(kind, prog) {
+		w.collided[string(script)] = addr
+	}
 }
 
-// put adds the fixed-size key; w.mu is held.
-func (w *WatchSet) put(kind scriptKind, prog []byte) {
+// put adds the fixed-size key; false if its prefix is taken. w.mu is held.
+func (w *WatchSet) put(kind scriptKind, prog []byte) bool {
+	p := prefix(kind, prog)
 	if len(prog) == 20 {
-		k := key20{kind: kind}
-		copy(k.h[:], prog)
-		w.k20[k] = struct{}{}
-		return
+		k := makeKey20(kind, prog)
+		return w.k20.add(p, &k)
 	}
-	k := key32{kind: kind}
-	copy(k.h[:], prog)
-	w.k32[k] = struct{}{}
+	k := makeKey32(kind, prog)
+	return w.k32.add(p, &k)
 }
 
 // Remove stops watching script.
@@ -175,15 +189,16 @@ func (w *WatchSet) Remove(script []byte) {
 			w.nonStd--
 		}
 	}
+	if len(w.collided) > 0 {
+		delete(w.collided, string(script))
+	}
 	switch len(prog) {
 	case 20:
-		k := key20{kind: kind}
-		copy(k.h[:], prog)
-		delete(w.k20, k)
+		k := makeKey20(kind, prog)
+		w.k20.remove(prefix(kind, prog), &k)
 	case 32:
-		k := key32{kind: kind}
-		copy(k.h[:], prog)
-		delete(w.k32, k)
+		k := makeKey32(kind, prog)
+		w.k32.remove(prefix(kind, prog), &k)
 	}
 }
 
@@ -200,11 +215,11 @@ func (w *WatchSet) lookup(script []byte) (string, bool) {
 	var ok bool
 	switch len(prog) {
 	case 20:
-		k := key20{kind: kind, h: [20]byte(prog)}
-		_, ok = w.k20[k]
+		k := makeKey20(kind, prog)
+		ok = w.k20.has(prefix(kind, prog), &k)
 	case 32:
-		k := key32{kind: kind, h: [32]byte(prog)}
-		_, ok = w.k32[k]
+		k := makeKey32(kind, prog)
+		ok = w.k32.has(prefix(kind, prog), &k)
 	default:
 		if len(w.odd) == 0 {
 			return "", false
@@ -213,6 +228,10 @@ func (w *WatchSet) lookup(script []byte) (string, bool) {
 		return a, ok
 	}
 	if !ok {
+		if len(w.collided) > 0 {
+			a, ok := w.collided[string(script)]
+			return a, ok
+		}
 		return "", false
 	}
 	if len(w.odd) > 0 {
@@ -227,7 +246,7 @@ func (w *WatchSet) lookup(script []byte) (string, bool) {
 func (w *WatchSet) Len() int {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return len(w.k20) + len(w.k32) + w.nonStd
+	return w.k20.len() + w.k32.len() + w.nonStd + len(w.collided)
 }
 
 // encode returns the address of a standard script on w's network.

@@ -285,3 +285,79 @@ func TestEncodeMatchesBtcutil(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchSetPrefixCollision: two watched scripts whose index prefix is
+// the same (program bytes 0–7 equal) are both found, removed and counted.
+func TestWatchSetPrefixCollision(t *testing.T) {
+	w := NewWatchSet(nil)
+	mk := func(last byte) ([]byte, string) {
+		h := bytes.Repeat([]byte{0x11}, 20)
+		h[19] = last
+		a, err := btcutil.NewAddressWitnessPubKeyHash(h, &chaincfg.MainNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := txscript.PayToAddrScript(a)
+		return s, a.EncodeAddress()
+	}
+	s1, a1 := mk(1)
+	s2, a2 := mk(2)
+	s3, a3 := mk(3)
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}} {
+		scripts, addrs := [][]byte{s1, s2, s3}, []string{a1, a2, a3}
+		for _, i := range []int{0, 1, 2} {
+			w.Add(scripts[i], addrs[i])
+		}
+		if w.Len() != 3 || len(w.collided) != 2 {
+			t.Fatalf("Len %d, collided %d", w.Len(), len(w.collided))
+		}
+		for i := range scripts {
+			if a, ok := w.Lookup(scripts[i]); !ok || a != addrs[i] {
+				t.Fatalf("Lookup %d = %q, %v; want %q", i, a, ok, addrs[i])
+			}
+		}
+		// Remove in the given order: the rest stay found.
+		for n, i := range order {
+			w.Remove(scripts[i])
+			if _, ok := w.Lookup(scripts[i]); ok {
+				t.Fatalf("%d still watched", i)
+			}
+			for _, j := range order[n+1:] {
+				if a, ok := w.Lookup(scripts[j]); !ok || a != addrs[j] {
+					t.Fatalf("after removing %v: Lookup %d = %q, %v", order[:n+1], j, a, ok)
+				}
+			}
+			if w.Len() != 2-n {
+				t.Fatalf("Len %d after %d removals", w.Len(), n+1)
+			}
+		}
+	}
+}
+
+// TestKeyIndexReusesSlots: removed positions are reused, and a key whose
+// prefix is held by another is refused.
+func TestKeyIndexReusesSlots(t *testing.T) {
+	ix := newKeyIndex[key20]()
+	keys := make([]key20, 4)
+	for i := range keys {
+		keys[i] = makeKey20(kindP2WPKH, bytes.Repeat([]byte{byte(i + 1)}, 20))
+		if !ix.add(prefix(kindP2WPKH, keys[i][1:]), &keys[i]) {
+			t.Fatalf("add %d refused", i)
+		}
+	}
+	ix.remove(prefix(kindP2WPKH, keys[1][1:]), &keys[1])
+	ix.remove(prefix(kindP2WPKH, keys[1][1:]), &keys[1]) // twice: a no-op
+	k := makeKey20(kindP2WPKH, bytes.Repeat([]byte{9}, 20))
+	ix.add(prefix(kindP2WPKH, k[1:]), &k)
+	if len(ix.keys) != 4 || ix.len() != 4 || len(ix.free) != 0 {
+		t.Fatalf("keys %d, len %d, free %d: slot not reused", len(ix.keys), ix.len(), len(ix.free))
+	}
+	other := keys[0]
+	other[20] ^= 0xff // same prefix, another key
+	if ix.add(prefix(kindP2WPKH, other[1:]), &other) || ix.has(prefix(kindP2WPKH, other[1:]), &other) {
+		t.Fatal("a key with a taken prefix was added")
+	}
+	if !ix.has(prefix(kindP2WPKH, keys[0][1:]), &keys[0]) || ix.has(prefix(kindP2WPKH, keys[1][1:]), &keys[1]) {
+		t.Fatal("has is wrong after the refused add")
+	}
+}
