@@ -278,6 +278,20 @@ func TestSoak(t *testing.T) {
 		total, clients, loadTime.Round(time.Second), float64(total)/loadTime.Seconds(), maxLat.Round(time.Millisecond),
 		len(paid), settledTime.Round(time.Second), midKB>>10, endKB>>10, idleKB>>10, peak>>10, binaryKind())
 	t.Logf("trace (elapsed:created/RSS/Go heap/goroutines): %s", strings.Join(trace, " "))
+	// The spread of the 1-s samples over the second half of the load.
+	var lo, hi int64
+	for _, s := range samples {
+		if s.created < int64(total/2) || s.at > loadTime {
+			continue
+		}
+		if lo == 0 || s.kb < lo {
+			lo = s.kb
+		}
+		hi = max(hi, s.kb)
+	}
+	if lo > 0 {
+		t.Logf("RSS over the second half of the load (1-s samples): %d–%d MB (max %.1f %% above min)", lo>>10, hi>>10, 100*float64(hi-lo)/float64(lo))
+	}
 	if midKB == 0 || endKB == 0 {
 		t.Fatalf("could not read VmRSS of pid %d", pid)
 	}
