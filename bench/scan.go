@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
@@ -23,9 +22,9 @@ func figBitcoinScan(e *env, f *Figure) {
 	blk := bitcointest.Block(nTx, 1)
 	raw := bitcointest.Serialize(blk)
 	body := bitcointest.GetBlockResponse(raw)
-	ws := bitcoin.NewWatchSet()
-	for i, s := range bitcointest.Scripts(watched, blk, hits, 2) {
-		ws.Add(s, "addr"+strconv.Itoa(i%1000))
+	ws := bitcoin.NewWatchSet(nil)
+	for _, s := range bitcointest.Scripts(watched, blk, hits, 2) {
+		ws.Add(s, bitcointest.Address(s))
 	}
 	runtime.GC()
 	check := func(res *bitcoin.ScanResult, err error) {

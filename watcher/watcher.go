@@ -37,7 +37,15 @@ type Deps struct {
 	Notify func([]invoice.Event)
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Loaded, if set, is called each time Run has handed every watched
+	// address to the backend, before it follows the chain (the daemon
+	// returns the startup peak to the OS then).
+	Loaded func(addresses int)
 }
+
+// loadChunk is how many addresses Run hands to Backend.Watch at once while
+// it streams them from the database.
+const loadChunk = 4096
 
 // Watcher follows one chain for the invoices.
 type Watcher struct {
@@ -74,11 +82,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if tip, err := w.tipNow(ctx); err == nil {
 		w.catchUpTo = tip
 	}
-	addrs, err := w.d.DB.WatchedAddresses(ctx, w.name, now)
+	n, err := w.load(ctx, now, loadChunk)
 	if err != nil {
 		return err
 	}
-	w.d.Backend.Watch(addrs...)
+	if w.d.Loaded != nil {
+		w.d.Loaded(n)
+	}
 	recent, err := w.d.DB.RecentBlocks(ctx, w.name, w.cfg.Keep)
 	if err != nil {
 		return err
@@ -86,7 +96,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if len(recent) > 0 {
 		w.tip = recent[len(recent)-1].Height
 	}
-	w.d.Log.Info("watching", "addresses", len(addrs), "resume_from", w.tip)
+	w.d.Log.Info("watching", "addresses", n, "resume_from", w.tip)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -129,6 +139,30 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// load streams the addresses watched at now from the database into the
+// backend, size at a time, and returns how many there were. No list of
+// every address is built: with 1,000,000 open invoices that was a ~50 MB
+// peak next to the watch set.
+func (w *Watcher) load(ctx context.Context, now time.Time, size int) (int, error) {
+	n := 0
+	chunk := make([]string, 0, size)
+	err := w.d.DB.EachWatchedAddress(ctx, w.name, now, func(a string) error {
+		chunk = append(chunk, a)
+		if len(chunk) == cap(chunk) {
+			w.d.Backend.Watch(chunk...)
+			n += len(chunk)
+			clear(chunk)
+			chunk = chunk[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	w.d.Backend.Watch(chunk...)
+	return n + len(chunk), nil
 }
 
 // tipNow asks the node for its tip height, briefly.

@@ -80,7 +80,7 @@ func New(cfg Config, log *slog.Logger) (*Backend, error) {
 		params: params,
 		log:    log.With("subsystem", "chain/bitcoin", "chain", cfg.Name),
 		rpc:    newClient(cfg),
-		watch:  NewWatchSet(),
+		watch:  NewWatchSet(params),
 
 		retryMin:  250 * time.Millisecond,
 		syncEvery: syncCheckEvery,
@@ -119,7 +119,7 @@ func (b *Backend) Watch(addrs ...string) {
 			b.log.Warn("watch: ignoring address", "address", a, "err", err)
 			continue
 		}
-		b.watch.Add(s, a)
+		b.watch.addDecoded(s, a)
 	}
 }
 

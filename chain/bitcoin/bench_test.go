@@ -2,10 +2,11 @@ package bitcoin_test
 
 import (
 	"bytes"
-	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/payd/payd/chain/bitcoin"
@@ -32,9 +33,9 @@ func benchFixture(b *testing.B) ([]byte, []byte, *bitcoin.WatchSet) {
 		blk := bitcointest.Block(benchTxs, 1)
 		benchRaw = bitcointest.Serialize(blk)
 		benchBody = bitcointest.GetBlockResponse(benchRaw)
-		benchSet = bitcoin.NewWatchSet()
-		for i, s := range bitcointest.Scripts(benchWatched, blk, benchHits, 2) {
-			benchSet.Add(s, "addr"+strconv.Itoa(i%1000))
+		benchSet = bitcoin.NewWatchSet(nil)
+		for _, s := range bitcointest.Scripts(benchWatched, blk, benchHits, 2) {
+			benchSet.Add(s, bitcointest.Address(s))
 		}
 	})
 	return benchRaw, benchBody, benchSet
@@ -105,4 +106,29 @@ func BenchmarkWatchDuringScan(b *testing.B) {
 	}
 	close(stop)
 	<-done
+}
+
+// BenchmarkBackendWatch is startup's share of the watch set: Backend.Watch
+// of 1,000,000 regtest P2WPKH addresses in chunks of 1,000.
+func BenchmarkBackendWatch(b *testing.B) {
+	const n = 1_000_000
+	addrs := make([]string, n)
+	var h [20]byte
+	for i := range addrs {
+		h[0], h[1], h[2] = byte(i), byte(i>>8), byte(i>>16)
+		a, err := btcutil.NewAddressWitnessPubKeyHash(h[:], &chaincfg.RegressionNetParams)
+		if err != nil {
+			b.Fatal(err)
+		}
+		addrs[i] = a.EncodeAddress()
+	}
+	for b.Loop() {
+		be, err := bitcoin.New(bitcoin.Config{Network: "regtest", RPCURL: "http://127.0.0.1:1", RPCUser: "u", RPCPassword: "p"}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < n; i += 1000 {
+			be.Watch(addrs[i : i+1000]...)
+		}
+	}
 }

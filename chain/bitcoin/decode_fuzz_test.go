@@ -77,7 +77,7 @@ func FuzzScanBlockResponse(f *testing.F) {
 	f.Add(bytes.Replace(body, []byte(`{"result":"`), []byte(`{ "id":1, "result":"`), 1))
 	f.Add([]byte(`{"result":"00","error":null,"id":1}`))
 	f.Add([]byte(`{"result":"` + string(bytes.Repeat([]byte("00"), 81)) + `","error":null,"id":1}`))
-	ws := NewWatchSet()
+	ws := NewWatchSet(&chaincfg.RegressionNetParams)
 	addr, err := btcutil.DecodeAddress("bcrt1q97ad72s9tcsarcqkurl57963swjvgzazk56ddz", &chaincfg.RegressionNetParams)
 	if err != nil {
 		f.Fatal(err)

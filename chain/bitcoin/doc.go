@@ -23,8 +23,9 @@
 // Performance: a block reply is several MB of hex. It is never run through
 // encoding/json: hexResult slices the string out of the reply body and
 // hex-decodes it into a pooled buffer (ScanBlockResponse), then
-// wire.MsgBlock decodes it and every output script is looked up in one map
-// under one read lock per block.
+// wire.MsgBlock decodes it and every output script is looked up by its
+// fixed-size key (hash or witness program, see WatchSet) under one read lock
+// per block; a miss allocates nothing.
 //
 // Replacement: the inputs of every mempool transaction that paid a watched
 // address are remembered. When a new mempool transaction (a BIP125

@@ -3,53 +3,10 @@ package bitcoin
 import (
 	"bytes"
 	"fmt"
-	"sync"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 )
-
-// WatchSet is the set of watched output scripts: string(pkScript) → the
-// address as it was given to Watch. Lookups take no allocation. It is safe
-// for concurrent use: a scan holds the read lock once for a whole block (a
-// few ms), so Watch waits at most that long. Copy-on-write was rejected: with
-// 1M scripts (~84 MiB) every Watch would copy the map.
-type WatchSet struct {
-	mu sync.RWMutex
-	m  map[string]string
-}
-
-// NewWatchSet returns an empty set.
-func NewWatchSet() *WatchSet { return &WatchSet{m: make(map[string]string)} }
-
-// Add watches script on behalf of addr.
-func (w *WatchSet) Add(script []byte, addr string) {
-	w.mu.Lock()
-	w.m[string(script)] = addr
-	w.mu.Unlock()
-}
-
-// Remove stops watching script.
-func (w *WatchSet) Remove(script []byte) {
-	w.mu.Lock()
-	delete(w.m, string(script))
-	w.mu.Unlock()
-}
-
-// Lookup returns the address watching script.
-func (w *WatchSet) Lookup(script []byte) (string, bool) {
-	w.mu.RLock()
-	a, ok := w.m[string(script)]
-	w.mu.RUnlock()
-	return a, ok
-}
-
-// Len is the number of watched scripts.
-func (w *WatchSet) Len() int {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return len(w.m)
-}
 
 // Output is one transaction output paying a watched script.
 type Output struct {
@@ -154,7 +111,7 @@ func scanRawBlock(raw []byte, ws *WatchSet, spends map[wire.OutPoint]chainhash.H
 			continue
 		}
 		for vout, out := range tx.TxOut {
-			addr, ok := ws.m[string(out.PkScript)]
+			addr, ok := ws.lookup(out.PkScript)
 			if !ok {
 				continue
 			}
@@ -172,7 +129,7 @@ func scanTx(tx *wire.MsgTx, txid chainhash.Hash, ws *WatchSet) []Output {
 	ws.mu.RLock()
 	defer ws.mu.RUnlock()
 	for vout, out := range tx.TxOut {
-		if addr, ok := ws.m[string(out.PkScript)]; ok {
+		if addr, ok := ws.lookup(out.PkScript); ok {
 			outs = append(outs, Output{TxID: txid, Vout: uint32(vout), Address: addr, Value: out.Value, RBF: SignalsRBF(tx)})
 		}
 	}

@@ -172,7 +172,7 @@ func TestScanFixtureTx(t *testing.T) {
 
 func TestScanMalformedBlocks(t *testing.T) {
 	raw := bitcointest.Serialize(bitcointest.Block(20, 7))
-	ws := NewWatchSet()
+	ws := NewWatchSet(nil)
 	tests := []struct {
 		name string
 		raw  []byte
@@ -207,7 +207,7 @@ func TestScanMalformedBlocks(t *testing.T) {
 func TestScanSyntheticBlock(t *testing.T) {
 	blk := bitcointest.Block(500, 3)
 	raw := bitcointest.Serialize(blk)
-	ws := NewWatchSet()
+	ws := NewWatchSet(nil)
 	scripts := bitcointest.Scripts(1000, blk, 10, 4)
 	for _, s := range scripts {
 		ws.Add(s, "a")
@@ -308,7 +308,7 @@ func TestScriptAddressKinds(t *testing.T) {
 func TestWatchConcurrentWithScan(t *testing.T) {
 	blk := bitcointest.Block(200, 9)
 	raw := bitcointest.Serialize(blk)
-	ws := NewWatchSet()
+	ws := NewWatchSet(nil)
 	scripts := bitcointest.Scripts(200, blk, 50, 1)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -512,7 +512,7 @@ func FuzzHexResult(f *testing.F) {
 			bytes.Count(bytes.ToLower(body), []byte("result")) == 1 && *r.Result != string(h) {
 			t.Fatalf("hexResult = %q, encoding/json says %q", h, *r.Result)
 		}
-		if _, err := ScanRawBlock(buf, NewWatchSet()); err == nil && len(buf) < 81 {
+		if _, err := ScanRawBlock(buf, NewWatchSet(nil)); err == nil && len(buf) < 81 {
 			t.Fatalf("accepted a %d-byte block", len(buf))
 		}
 	})

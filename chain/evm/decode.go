@@ -239,15 +239,26 @@ type leanReceipt struct {
 	Status    *u64   `json:"status"`
 }
 
-// Watchlist is the set of watched addresses: parsed address → the string as
-// given to Watch. Safe for concurrent use.
+// Watchlist is the set of watched addresses. Safe for concurrent use.
+//
+// An address is kept as its 20 bytes only, with no string: a match reports
+// the EIP-55 spelling, encoded again (matches are rare), which is how payd
+// derives and stores EVM addresses. Only an address watched in another
+// spelling (all lower case, say) keeps its string, so a match always reports
+// the address exactly as it was given to Add. 1,000,000 addresses take
+// ~45 MB instead of ~110 MB as address → string.
 type Watchlist struct {
 	mu sync.RWMutex
-	m  map[common.Address]string
+	m  map[common.Address]struct{}
+	// odd maps the addresses not watched in their EIP-55 spelling to the
+	// spelling given. Usually empty.
+	odd map[common.Address]string
 }
 
 // NewWatchlist returns an empty Watchlist.
-func NewWatchlist() *Watchlist { return &Watchlist{m: make(map[common.Address]string)} }
+func NewWatchlist() *Watchlist {
+	return &Watchlist{m: make(map[common.Address]struct{}), odd: make(map[common.Address]string)}
+}
 
 // Add watches addrs (0x + 40 hex digits, any case) and returns those that are
 // not addresses, which it ignores.
@@ -259,7 +270,13 @@ func (w *Watchlist) Add(addrs ...string) (invalid []string) {
 			invalid = append(invalid, s)
 			continue
 		}
-		w.m[common.HexToAddress(s)] = s
+		a := common.HexToAddress(s)
+		w.m[a] = struct{}{}
+		if a.Hex() != s {
+			w.odd[a] = s
+		} else if len(w.odd) > 0 {
+			delete(w.odd, a)
+		}
 	}
 	return invalid
 }
@@ -270,9 +287,32 @@ func (w *Watchlist) Remove(addrs ...string) {
 	defer w.mu.Unlock()
 	for _, s := range addrs {
 		if common.IsHexAddress(s) {
-			delete(w.m, common.HexToAddress(s))
+			a := common.HexToAddress(s)
+			delete(w.m, a)
+			delete(w.odd, a)
 		}
 	}
+}
+
+// lookup returns the address a was watched as; w.mu is held for reading.
+// A miss allocates nothing.
+func (w *Watchlist) lookup(a common.Address) (string, bool) {
+	if _, ok := w.m[a]; !ok {
+		return "", false
+	}
+	if len(w.odd) > 0 {
+		if s, ok := w.odd[a]; ok {
+			return s, true
+		}
+	}
+	return a.Hex(), true
+}
+
+// Lookup returns the address a was watched as.
+func (w *Watchlist) Lookup(a common.Address) (string, bool) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.lookup(a)
 }
 
 // Len returns how many addresses are watched.
@@ -352,7 +392,7 @@ func (s *Scanner) nativeMatches(b *leanBlock) []match {
 		if !tx.To.OK || tx.Value.isZero() {
 			continue
 		}
-		if addr, ok := s.watch.m[tx.To.A]; ok {
+		if addr, ok := s.watch.lookup(tx.To.A); ok {
 			out = append(out, match{tx: uint64(i), native: true, T: chain.Transfer{
 				Chain: s.chainName, Asset: s.native, TxID: strings.ToLower(tx.Hash.String()),
 				Address: addr, Amount: tx.Value.Big(),
@@ -379,7 +419,7 @@ func (s *Scanner) tokenMatches(logs []leanLog) []match {
 			continue
 		}
 		to := common.BytesToAddress(l.Topics[2][12:])
-		addr, ok := s.watch.m[to]
+		addr, ok := s.watch.lookup(to)
 		if !ok || l.LogIndex > u64(^uint32(0)) {
 			continue
 		}

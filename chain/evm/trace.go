@@ -64,7 +64,7 @@ func (s *Scanner) internalMatches(res []traceResult) []match {
 				}
 				t := strings.ToUpper(c.Type)
 				if (t == "CALL" || t == "SELFDESTRUCT") && c.To.OK && c.Value != nil && !c.Value.isZero() {
-					if addr, ok := s.watch.m[c.To.A]; ok {
+					if addr, ok := s.watch.lookup(c.To.A); ok {
 						out = append(out, match{tx: uint64(i), T: chain.Transfer{
 							Chain: s.chainName, Asset: s.native, TxID: strings.ToLower(res[i].TxHash.String()),
 							Index: InternalIndexBase + n, Address: addr, Amount: c.Value.Big(),

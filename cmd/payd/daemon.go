@@ -42,6 +42,7 @@ type daemon struct {
 	hooks    *webhook.Manager
 	hub      *live.Hub
 	metrics  *metrics.Metrics
+	mem      *memoryTuner
 	srv      *http.Server
 	ln       net.Listener
 }
@@ -142,10 +143,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		Notify: d.notify,
 		Log:    log.With("subsystem", "invoice"),
 	})
+	d.mem = newMemoryTuner(log, cfg.ChainNames())
 	for _, name := range cfg.ChainNames() {
 		d.watchers = append(d.watchers, watcher.New(watcher.Config{
 			MonitoringWindow: cfg.Invoices.MonitoringWindow, View: view,
-		}, watcher.Deps{DB: d.db, Backend: d.backends[name], Notify: d.notify, Log: log.With("subsystem", "watcher", "chain", name)}))
+		}, watcher.Deps{DB: d.db, Backend: d.backends[name], Notify: d.notify, Log: log.With("subsystem", "watcher", "chain", name),
+			Loaded: func(n int) { d.mem.chainLoaded(name, n) }}))
 	}
 
 	co, err := checkout.New(checkout.Config{
@@ -263,6 +266,7 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Go("live", log, func() error { return d.hub.Run(partsCtx) })
 	g.Go("expiry", log, func() error { return d.expirer.Run(partsCtx) })
 	g.Go("gap", log, func() error { return newGapWatch(d.cfg, d.db, d.metrics, log).Run(partsCtx) })
+	g.Go("memory", log, func() error { return d.mem.Run(partsCtx) })
 	var wg sync.WaitGroup
 	for _, w := range d.watchers {
 		wg.Add(1)

@@ -107,7 +107,8 @@ var (
 	buildErr  error
 )
 
-// PaydBin builds cmd/payd once per test process and returns the binary.
+// PaydBin builds cmd/payd once per test process and returns the binary,
+// with the race detector when the test binary has it (`go test -race`).
 func PaydBin(t TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -122,7 +123,11 @@ func PaydBin(t TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "payd")
-		cmd := exec.Command("go", "build", "-race", "-o", buildPath, "./cmd/payd")
+		args := []string{"build", "-o", buildPath}
+		if RaceBuild {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/payd")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/payd: %v\n%s", err, out)

@@ -274,10 +274,24 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	sampleMu.Unlock()
-	t.Logf("soak: %d invoices by %d clients in %s (%.0f/s, slowest create %s), %d paid, all settled at %s; RSS mid %d MB, end of load %d MB, idle after %d MB, peak %d MB (race-instrumented binary)",
+	t.Logf("soak: %d invoices by %d clients in %s (%.0f/s, slowest create %s), %d paid, all settled at %s; RSS mid %d MB, end of load %d MB, idle after %d MB, peak %d MB (%s)",
 		total, clients, loadTime.Round(time.Second), float64(total)/loadTime.Seconds(), maxLat.Round(time.Millisecond),
-		len(paid), settledTime.Round(time.Second), midKB>>10, endKB>>10, idleKB>>10, peak>>10)
+		len(paid), settledTime.Round(time.Second), midKB>>10, endKB>>10, idleKB>>10, peak>>10, binaryKind())
 	t.Logf("trace (elapsed:created/RSS/Go heap/goroutines): %s", strings.Join(trace, " "))
+	// The spread of the 1-s samples over the second half of the load.
+	var lo, hi int64
+	for _, s := range samples {
+		if s.created < int64(total/2) || s.at > loadTime {
+			continue
+		}
+		if lo == 0 || s.kb < lo {
+			lo = s.kb
+		}
+		hi = max(hi, s.kb)
+	}
+	if lo > 0 {
+		t.Logf("RSS over the second half of the load (1-s samples): %d–%d MB (max %.1f %% above min)", lo>>10, hi>>10, 100*float64(hi-lo)/float64(lo))
+	}
 	if midKB == 0 || endKB == 0 {
 		t.Fatalf("could not read VmRSS of pid %d", pid)
 	}
@@ -287,4 +301,12 @@ func TestSoak(t *testing.T) {
 	if endKB > midKB*3/2 {
 		t.Errorf("RSS grew from %d MB at mid-run to %d MB at the end of the load: not flat", midKB>>10, endKB>>10)
 	}
+}
+
+// binaryKind says how payd was built for the log (see testnode.PaydBin).
+func binaryKind() string {
+	if testnode.RaceBuild {
+		return "race-instrumented binary"
+	}
+	return "binary built without -race"
 }

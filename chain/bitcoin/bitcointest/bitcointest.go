@@ -1,7 +1,7 @@
 // Package bitcointest builds synthetic, mainnet-like Bitcoin blocks and
 // watched-script sets for chain/bitcoin's tests and payd's benchmarks
 // (bench/ reuses it). Deterministic for a seed. It imports only btcd's
-// wire/chainhash: not chain/bitcoin, so that package's tests may use it.
+// packages: not chain/bitcoin, so that package's tests may use it.
 package bitcointest
 
 import (
@@ -10,7 +10,9 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 )
 
@@ -146,4 +148,14 @@ func Scripts(n int, blk *wire.MsgBlock, hits int, seed int64) [][]byte {
 		scripts = append(scripts, Script(r, i))
 	}
 	return scripts
+}
+
+// Address returns the mainnet address a standard output script pays (as
+// payd watches it), or "" for a script of no address.
+func Address(script []byte) string {
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, &chaincfg.MainNetParams)
+	if err != nil || len(addrs) != 1 {
+		return ""
+	}
+	return addrs[0].EncodeAddress()
 }
