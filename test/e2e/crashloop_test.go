@@ -376,8 +376,13 @@ func TestCrashLoop(t *testing.T) {
 		types[ev.Invoice.ID] = append(types[ev.Invoice.ID], string(ev.Type))
 		ids = append(ids, ev.ID)
 	}
+	// invoice.processing appears only when payd saw the payment unconfirmed:
+	// a transfer mined at once (anvil) or paid and mined while payd was down
+	// goes new → settled in one commit and emits no processing
+	// (docs/webhooks.md), so a paid invoice has either set, each event once.
 	paidEvents := []string{string(created), string(confirmed), string(received), string(process), string(settled)}
 	slices.Sort(paidEvents)
+	paidDirect := slices.DeleteFunc(slices.Clone(paidEvents), func(s string) bool { return s == string(process) })
 	for id, v := range final {
 		got := slices.Clone(types[id])
 		slices.Sort(got)
@@ -387,8 +392,8 @@ func TestCrashLoop(t *testing.T) {
 				t.Errorf("paid invoice %s ends as %s (exception %v) paid %s of %s, payments %+v", id, v.Status, v.Exception, v.AmountPaid, v.Amount, v.Payments)
 				violations++
 			}
-			if !slices.Equal(got, paidEvents) {
-				t.Errorf("paid invoice %s has events %v, want each of %v once", id, types[id], paidEvents)
+			if !slices.Equal(got, paidEvents) && !slices.Equal(got, paidDirect) {
+				t.Errorf("paid invoice %s has events %v, want each of %v once (processing optional)", id, types[id], paidEvents)
 				violations++
 			}
 			continue
