@@ -294,7 +294,7 @@ func TestPaymentsReport(t *testing.T) {
 		return rows
 	}
 	rows := read("")
-	if len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(reportHeader, ",") {
+	if len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(store.PaymentReportHeader, ",") {
 		t.Fatalf("rows %q", rows)
 	}
 	// 0.0002 BTC × 60630.12 = 12.126024 → 12.12 USD; 12.5 USDC × 1.00 = 12.50.

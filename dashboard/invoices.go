@@ -166,7 +166,7 @@ func (h *Handler) invoiceCSV(w http.ResponseWriter, r *http.Request, rq *request
 				settled = invoice.FormatTime(*inv.SettledAt)
 			}
 			_ = cw.Write([]string{inv.ID, string(inv.Status), string(inv.Exception), v.Amount, v.Currency, v.AmountPaid,
-				csvSafe(inv.OrderID), csvSafe(inv.Description), strings.Join(ms, " "), v.CreatedAt, v.ExpiresAt, settled})
+				store.CSVSafe(inv.OrderID), store.CSVSafe(inv.Description), strings.Join(ms, " "), v.CreatedAt, v.ExpiresAt, settled})
 			n++
 		}
 		if !more || len(invs) == 0 || n >= csvMax {
@@ -177,14 +177,6 @@ func (h *Handler) invoiceCSV(w http.ResponseWriter, r *http.Request, rq *request
 	h.audit(r, rq, "invoice.export", "", "")
 	cw.Flush()
 	return cw.Error()
-}
-
-// csvSafe defuses spreadsheet formula injection in merchant-supplied text.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 func fmtTime(t time.Time) string {

@@ -5,17 +5,11 @@ import (
 	"math/big"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/store"
 )
-
-// reportHeader is the payments CSV's header row, the same as
-// GET /v1/reports/payments.csv.
-var reportHeader = []string{"payment_id", "invoice_id", "order_id", "method", "asset", "amount", "currency",
-	"rate", "fiat_value", "txid", "output_index", "status", "seen_at", "confirmed_at"}
 
 type reportsData struct {
 	From, To string
@@ -135,11 +129,11 @@ func (h *Handler) reportsCSV(w http.ResponseWriter, r *http.Request, rq *request
 		w.Header().Set("Content-Disposition", `attachment; filename="payments.csv"`)
 		w.WriteHeader(http.StatusOK)
 		cw = csv.NewWriter(w)
-		_ = cw.Write(reportHeader)
+		_ = cw.Write(store.PaymentReportHeader)
 	}
 	err := h.d.Store.PaymentsReport(r.Context(), from, to, func(p store.PaymentReportRow) error {
 		start()
-		return cw.Write(reportRow(p))
+		return cw.Write(p.Record())
 	})
 	if err != nil {
 		if cw == nil {
@@ -152,22 +146,4 @@ func (h *Handler) reportsCSV(w http.ResponseWriter, r *http.Request, rq *request
 	h.audit(r, rq, "report.export", "", from.Format(time.DateOnly)+".."+to.Format(time.DateOnly))
 	cw.Flush()
 	return cw.Error()
-}
-
-func reportRow(p store.PaymentReportRow) []string {
-	asset := invoice.Asset{Code: p.Asset, Decimals: p.AssetDecimals}
-	cur := invoice.Asset{Code: p.Currency, Decimals: p.CurrencyDecimals, Fiat: p.CurrencyFiat}
-	amount, fiat := p.Amount, ""
-	if amt, ok := new(big.Int).SetString(p.Amount, 10); ok {
-		amount = invoice.FormatFor(asset, amt)
-		if v, ok := store.ValueAt(amt, p.AssetDecimals, p.Rate, p.CurrencyDecimals); ok {
-			fiat = invoice.FormatFor(cur, v)
-		}
-	}
-	confirmed := ""
-	if p.ConfirmedAt != nil {
-		confirmed = invoice.FormatTime(*p.ConfirmedAt)
-	}
-	return []string{p.PaymentID, p.InvoiceID, csvSafe(p.OrderID), p.Method, p.Asset, amount, p.Currency,
-		p.Rate, fiat, p.TxID, strconv.FormatInt(p.OutputIndex, 10), p.Status, invoice.FormatTime(p.SeenAt), confirmed}
 }

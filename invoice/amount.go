@@ -123,3 +123,22 @@ func (a Asset) Format(v *big.Int) string { return FormatAmount(v, a.Decimals) }
 
 // Parse parses an amount of this asset.
 func (a Asset) Parse(s string) (*big.Int, error) { return ParseAmount(s, a.Decimals, a.Code) }
+
+// ValueAt is amount (base units with assetDec decimals) × rate, in base units
+// of a currency with curDec decimals, rounded down; false when rate is not a
+// plain non-negative decimal. Reports use it to value a payment at the rate
+// its invoice locked.
+func ValueAt(amount *big.Int, assetDec int, rate string, curDec int) (*big.Int, bool) {
+	if rate == "" || strings.ContainsAny(rate, "eE") {
+		return nil, false
+	}
+	rt, ok := new(big.Rat).SetString(rate)
+	if !ok || rt.Sign() < 0 {
+		return nil, false
+	}
+	v := new(big.Rat).SetInt(amount)
+	v.Mul(v, rt)
+	v.Mul(v, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(curDec)), nil)))
+	v.Quo(v, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(assetDec)), nil)))
+	return new(big.Int).Quo(v.Num(), v.Denom()), true
+}

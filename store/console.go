@@ -147,7 +147,7 @@ func (db *DB) ReceivedByMethod(ctx context.Context, from, to time.Time) ([]Recei
 		var v *big.Int
 		if p.Currency == p.Asset {
 			v = amt
-		} else if x, ok := ValueAt(amt, p.AssetDecimals, p.Rate, p.CurrencyDecimals); ok {
+		} else if x, ok := invoice.ValueAt(amt, p.AssetDecimals, p.Rate, p.CurrencyDecimals); ok {
 			v = x
 		}
 		if v != nil {
@@ -167,24 +167,6 @@ func (db *DB) ReceivedByMethod(ctx context.Context, from, to time.Time) ([]Recei
 		out = append(out, *byMethod[m])
 	}
 	return out, nil
-}
-
-// ValueAt is amount (base units with assetDec decimals) × rate, in base units
-// of a currency with curDec decimals, rounded down; false when rate is not a
-// plain non-negative decimal.
-func ValueAt(amount *big.Int, assetDec int, rate string, curDec int) (*big.Int, bool) {
-	if rate == "" || strings.ContainsAny(rate, "eE") {
-		return nil, false
-	}
-	rt, ok := new(big.Rat).SetString(rate)
-	if !ok || rt.Sign() < 0 {
-		return nil, false
-	}
-	v := new(big.Rat).SetInt(amount)
-	v.Mul(v, rt)
-	v.Mul(v, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(curDec)), nil)))
-	v.Quo(v, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(assetDec)), nil)))
-	return new(big.Int).Quo(v.Num(), v.Denom()), true
 }
 
 // DayCount is one day's invoices created and settled (UTC days).

@@ -4,7 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/payd/payd/invoice"
 )
 
 // PaymentReportRow is one payment with what an accountant needs from its
@@ -70,4 +75,38 @@ func (db *DB) PaymentsReport(ctx context.Context, from, to time.Time, fn func(Pa
 		return fmt.Errorf("store: payments report: %w", err)
 	}
 	return nil
+}
+
+// PaymentReportHeader is the payments CSV's header row, the same in
+// GET /v1/reports/payments.csv and the console's export.
+var PaymentReportHeader = []string{"payment_id", "invoice_id", "order_id", "method", "asset", "amount", "currency",
+	"rate", "fiat_value", "txid", "output_index", "status", "seen_at", "confirmed_at"}
+
+// Record is the row's CSV record under PaymentReportHeader: amounts as
+// decimals of their asset, the fiat value at the locked rate, merchant text
+// defused with CSVSafe.
+func (p PaymentReportRow) Record() []string {
+	asset := invoice.Asset{Code: p.Asset, Decimals: p.AssetDecimals}
+	cur := invoice.Asset{Code: p.Currency, Decimals: p.CurrencyDecimals, Fiat: p.CurrencyFiat}
+	amount, fiat := p.Amount, ""
+	if amt, ok := new(big.Int).SetString(p.Amount, 10); ok {
+		amount = invoice.FormatFor(asset, amt)
+		if v, ok := invoice.ValueAt(amt, p.AssetDecimals, p.Rate, p.CurrencyDecimals); ok {
+			fiat = invoice.FormatFor(cur, v)
+		}
+	}
+	confirmed := ""
+	if p.ConfirmedAt != nil {
+		confirmed = invoice.FormatTime(*p.ConfirmedAt)
+	}
+	return []string{p.PaymentID, p.InvoiceID, CSVSafe(p.OrderID), p.Method, p.Asset, amount, p.Currency,
+		p.Rate, fiat, p.TxID, strconv.FormatInt(p.OutputIndex, 10), p.Status, invoice.FormatTime(p.SeenAt), confirmed}
+}
+
+// CSVSafe defuses spreadsheet formula injection in merchant-supplied text.
+func CSVSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
