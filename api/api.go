@@ -14,6 +14,7 @@ import (
 
 	"github.com/payd/payd/internal/apikey"
 	"github.com/payd/payd/internal/httpx"
+	"github.com/payd/payd/internal/ratelimit"
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/service"
 	"github.com/payd/payd/store"
@@ -103,8 +104,8 @@ type API struct {
 	cfg       Config
 	d         Deps
 	log       *slog.Logger
-	keyLimits *limiters
-	ipLimits  *limiters
+	keyLimits *ratelimit.Set
+	ipLimits  *ratelimit.Set
 	idem      keyedMutex
 
 	touchMu sync.Mutex
@@ -123,8 +124,8 @@ func New(cfg Config, d Deps) *API {
 		cfg:       cfg,
 		d:         d,
 		log:       d.Log.With("subsystem", "api"),
-		keyLimits: newLimiters(cfg.APIRateLimit),
-		ipLimits:  newLimiters(cfg.PublicRateLimit),
+		keyLimits: ratelimit.PerSecond(cfg.APIRateLimit),
+		ipLimits:  ratelimit.PerSecond(cfg.PublicRateLimit),
 		idem:      keyedMutex{m: map[string]*keyedEntry{}},
 		touched:   map[string]time.Time{},
 	}

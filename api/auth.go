@@ -45,7 +45,7 @@ func (a *API) Authorize(scope string, h http.Handler) http.Handler {
 			a.writeError(w, r, httpx.Errorf(http.StatusForbidden, httpx.CodeForbidden, "", "this API key lacks the %s scope", scope))
 			return
 		}
-		if err := a.keyLimits.allow(k.ID, a.d.Now()); err != nil {
+		if err := allow(a.keyLimits, k.ID, a.d.Now()); err != nil {
 			a.writeError(w, r, err)
 			return
 		}

@@ -1,67 +1,20 @@
 package api
 
 import (
-	"math"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/payd/payd/internal/httpx"
+	"github.com/payd/payd/internal/ratelimit"
 )
 
-// limiters is a set of token buckets, one per key (API key id or client IP),
-// forgotten after idle minutes.
-type limiters struct {
-	rps   float64
-	mu    sync.Mutex
-	m     map[string]*bucket
-	sweep time.Time
-}
-
-type bucket struct {
-	l    *rate.Limiter
-	last time.Time
-}
-
-const limiterIdle = 10 * time.Minute
-
-func newLimiters(rps float64) *limiters {
-	return &limiters{rps: rps, m: map[string]*bucket{}}
-}
-
-// allow takes a token for key, or returns 429 rate_limited with Retry-After.
-func (ls *limiters) allow(key string, now time.Time) error {
-	if ls == nil || ls.rps <= 0 {
-		return nil
-	}
-	ls.mu.Lock()
-	if now.Sub(ls.sweep) > limiterIdle {
-		for k, b := range ls.m {
-			if now.Sub(b.last) > limiterIdle {
-				delete(ls.m, k)
-			}
-		}
-		ls.sweep = now
-	}
-	b, ok := ls.m[key]
-	if !ok {
-		burst := int(math.Ceil(2 * ls.rps))
-		b = &bucket{l: rate.NewLimiter(rate.Limit(ls.rps), max(burst, 1))}
-		ls.m[key] = b
-	}
-	b.last = now
-	ls.mu.Unlock()
-	res := b.l.ReserveN(now, 1)
-	if !res.OK() {
-		return tooMany(1)
-	}
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return tooMany(int(math.Ceil(d.Seconds())))
+// allow takes a token for key from ls, or returns 429 rate_limited with
+// Retry-After.
+func allow(ls *ratelimit.Set, key string, now time.Time) error {
+	if d := ls.Take(key, now); d > 0 {
+		return tooMany(ratelimit.RetryAfter(d))
 	}
 	return nil
 }
@@ -76,7 +29,7 @@ func tooMany(retry int) error {
 // (cmd/payd may wrap the checkout page's routes with it too).
 func (a *API) PublicLimit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.ipLimits.allow(a.clientIP(r), a.d.Now()); err != nil {
+		if err := allow(a.ipLimits, a.clientIP(r), a.d.Now()); err != nil {
 			a.writeError(w, r, err)
 			return
 		}

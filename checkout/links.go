@@ -3,15 +3,14 @@ package checkout
 import (
 	"context"
 	"errors"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/payd/payd/internal/ratelimit"
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/service"
 )
@@ -52,7 +51,7 @@ func (h *Handler) Links(v LinkVisitor, o LinkOptions) http.Handler {
 	if o.ClientIP == nil {
 		o.ClientIP = peerIP
 	}
-	return &linkHandler{h: h, v: v, o: o, buckets: map[string]*linkBucket{}}
+	return &linkHandler{h: h, v: v, o: o, limits: ratelimit.New(rate.Every(o.Per/time.Duration(o.Visits)), o.Visits, 2*o.Per)}
 }
 
 type linkHandler struct {
@@ -60,19 +59,12 @@ type linkHandler struct {
 	v LinkVisitor
 	o LinkOptions
 
-	mu      sync.Mutex
-	buckets map[string]*linkBucket
-	swept   time.Time
-}
-
-type linkBucket struct {
-	l    *rate.Limiter
-	last time.Time
+	limits *ratelimit.Set // per client, forgotten after 2×Per idle
 }
 
 func (lh *linkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if wait := lh.take(lh.o.ClientIP(r), lh.h.now()); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	if wait := lh.limits.Take(lh.o.ClientIP(r), lh.h.now()); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
 		lh.h.RenderError(w, r, http.StatusTooManyRequests)
 		return
 	}
@@ -120,34 +112,6 @@ func (lh *linkHandler) fail(w http.ResponseWriter, r *http.Request, id string, e
 		lh.h.log.Error("payment link visit", "link", id, "err", err)
 		lh.h.RenderError(w, r, http.StatusInternalServerError)
 	}
-}
-
-// take takes a visit token for client at now; it returns 0 when allowed, or
-// how long to wait.
-func (lh *linkHandler) take(client string, now time.Time) time.Duration {
-	lh.mu.Lock()
-	idle := 2 * lh.o.Per
-	if now.Sub(lh.swept) > idle {
-		for k, b := range lh.buckets {
-			if now.Sub(b.last) > idle {
-				delete(lh.buckets, k)
-			}
-		}
-		lh.swept = now
-	}
-	b, ok := lh.buckets[client]
-	if !ok {
-		b = &linkBucket{l: rate.NewLimiter(rate.Every(lh.o.Per/time.Duration(lh.o.Visits)), lh.o.Visits)}
-		lh.buckets[client] = b
-	}
-	b.last = now
-	lh.mu.Unlock()
-	res := b.l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return d
-	}
-	return 0
 }
 
 func peerIP(r *http.Request) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/payd/payd/internal/apikey"
+	"github.com/payd/payd/internal/ratelimit"
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/service"
 	"github.com/payd/payd/store"
@@ -102,7 +103,7 @@ type API struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // key id → last TouchAPIKey
-	limits  *limiter
+	limits  *ratelimit.Set
 }
 
 // New returns the Greenfield API for cfg.
@@ -114,7 +115,7 @@ func New(cfg Config, d Deps) *API {
 		cfg.StoreName = "payd"
 	}
 	return &API{cfg: cfg, d: d, log: d.Log.With("subsystem", "greenfield"), methods: newMethods(cfg.Methods), touched: map[string]time.Time{},
-		limits: &limiter{rps: cfg.APIRateLimit, m: map[string]*bucket{}}}
+		limits: ratelimit.PerSecond(cfg.APIRateLimit)}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, k apikey.Key) error
@@ -182,7 +183,7 @@ func (a *API) serve(scope string, h handlerFunc) http.Handler {
 		}()
 		k, err := a.authenticate(r)
 		if err == nil {
-			err = a.limits.allow(w, k.ID, time.Now())
+			err = allow(a.limits, w, k.ID, time.Now())
 		}
 		if err == nil && scope != "" && !k.Has(scope) {
 			err = &Error{Status: http.StatusForbidden, Code: "missing-permission",
