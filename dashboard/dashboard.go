@@ -93,6 +93,7 @@ type Webhooks interface {
 	Redeliver(ctx context.Context, eventID string) error
 	SendTest(ctx context.Context, endpointID string) (webhook.Attempt, error)
 	RotateSecret(ctx context.Context, id string) (webhook.Endpoint, error)
+	SetDisabled(ctx context.Context, id string, disabled bool) (webhook.Endpoint, error)
 }
 
 // ChainHealth is one chain's node and sync state for the overview.
@@ -288,6 +289,8 @@ func (h *Handler) routes() {
 	handle("POST /webhooks/{id}/delete", writer, h.webhookDelete)
 	handle("POST /webhooks/{id}/test", writer, h.webhookTest)
 	handle("POST /webhooks/{id}/rotate", writer, h.webhookRotate)
+	handle("POST /webhooks/{id}/disable", writer, h.webhookDisable(true))
+	handle("POST /webhooks/{id}/enable", writer, h.webhookDisable(false))
 	handle("GET /apikeys", viewer, h.apiKeysPage)
 	handle("POST /apikeys", writer, h.apiKeyCreate)
 	handle("POST /apikeys/{id}/revoke", writer, h.apiKeyRevoke)
@@ -476,7 +479,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, rq *request, na
 
 // flashKeys are the confirmations a redirect may ask to show (?done=…).
 var flashKeys = map[string]bool{"cancelled": true, "marked": true, "redelivered": true, "revoked": true,
-	"deleted": true, "totp_on": true, "totp_off": true}
+	"deleted": true, "endpoint_disabled": true, "endpoint_enabled": true, "totp_on": true, "totp_off": true}
 
 // redirect answers a POST with 303 to a console path.
 func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, path, done string) error {

@@ -81,6 +81,9 @@ func (f *fakeWebhooks) SendTest(ctx context.Context, id string) (webhook.Attempt
 func (f *fakeWebhooks) RotateSecret(ctx context.Context, id string) (webhook.Endpoint, error) {
 	return webhook.Endpoint{ID: id, URL: "https://x.example", Secret: "whsec_rotated", Source: "api"}, nil
 }
+func (f *fakeWebhooks) SetDisabled(ctx context.Context, id string, disabled bool) (webhook.Endpoint, error) {
+	return webhook.Endpoint{ID: id, URL: "https://x.example", Source: "api", Disabled: disabled}, nil
+}
 func (f *fakeWebhooks) Redeliver(ctx context.Context, id string) error {
 	f.redelivered = append(f.redelivered, id)
 	return nil

@@ -104,3 +104,24 @@ func TestWebhookRotateNeedsConfirm(t *testing.T) {
 		t.Errorf("rotate: %d\n%s", r.code, r.body)
 	}
 }
+
+func TestWebhookDisableEnableAudited(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	c, tok := e.signedIn()
+	for _, tc := range []struct{ path, action, flash string }{
+		{"disable", "webhook.disable", "endpoint_disabled"},
+		{"enable", "webhook.enable", "endpoint_enabled"},
+	} {
+		r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/"+tc.path, url.Values{"csrf": {tok}})
+		if r.code != http.StatusSeeOther || !strings.Contains(r.hdr.Get("Location"), "done="+tc.flash) {
+			t.Errorf("%s: %d to %q", tc.path, r.code, r.hdr.Get("Location"))
+		}
+		if audit := e.do(c, "GET", "/dashboard/audit", nil); !strings.Contains(audit.body, tc.action) {
+			t.Errorf("audit log lacks %s", tc.action)
+		}
+	}
+	// Without the CSRF token nothing changes.
+	if r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/disable", nil); r.code != http.StatusForbidden {
+		t.Errorf("disable without csrf: %d", r.code)
+	}
+}

@@ -121,6 +121,34 @@ func (h *Handler) webhookDelete(w http.ResponseWriter, r *http.Request, rq *requ
 	return h.redirect(w, r, "/webhooks", "deleted")
 }
 
+// webhookDisable is POST /webhooks/{id}/disable (disabled) or
+// /webhooks/{id}/enable: a disabled endpoint gets nothing until enabled, and
+// what was queued for it then goes out in order.
+func (h *Handler) webhookDisable(disabled bool) func(http.ResponseWriter, *http.Request, *request) error {
+	action, flash := "webhook.enable", "endpoint_enabled"
+	if disabled {
+		action, flash = "webhook.disable", "endpoint_disabled"
+	}
+	return func(w http.ResponseWriter, r *http.Request, rq *request) error {
+		id := r.PathValue("id")
+		if _, err := h.d.Webhooks.SetDisabled(r.Context(), id, disabled); err != nil {
+			var ve *webhook.ValidationError
+			if errors.As(err, &ve) {
+				d, derr := h.webhooksData(r)
+				if derr != nil {
+					return derr
+				}
+				d.Error = ve.Message
+				h.render(w, r, rq, "webhooks", http.StatusBadRequest, d)
+				return nil
+			}
+			return err
+		}
+		h.audit(r, rq, action, id, "")
+		return h.redirect(w, r, "/webhooks", flash)
+	}
+}
+
 // webhookTest is POST /webhooks/{id}/test: a signed webhook.test event, sent
 // at once; the page shows what the receiver answered.
 func (h *Handler) webhookTest(w http.ResponseWriter, r *http.Request, rq *request) error {

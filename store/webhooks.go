@@ -27,7 +27,8 @@ type WebhookEndpoint struct {
 	Events    []string // "*" = every type
 	Source    string   // "config" | "api"
 	CreatedAt time.Time
-	// CreatedSeq is the highest event seq when the endpoint was created: it
+	// CreatedSeq is the highest event seq when the endpoint was created (or
+	// last enabled, SetWebhookDisabled): it
 	// receives events with a greater seq only.
 	CreatedSeq int64
 	// Format names the body format ("" = payd's own, "greenfield"), Disabled

@@ -69,6 +69,8 @@ type Endpoint struct {
 	Secret    string
 	Source    string // "config" | "api"
 	CreatedAt time.Time
+	// Disabled endpoints get no deliveries until enabled again (SetDisabled).
+	Disabled bool
 }
 
 // LogValue leaves the secret out of logs.
@@ -271,7 +273,7 @@ func matches(ep store.WebhookEndpoint, ev invoice.Event) bool {
 }
 
 func toEndpoint(e store.WebhookEndpoint) Endpoint {
-	return Endpoint{ID: e.ID, URL: e.URL, Events: e.Events, Source: e.Source, CreatedAt: e.CreatedAt}
+	return Endpoint{ID: e.ID, URL: e.URL, Events: e.Events, Source: e.Source, CreatedAt: e.CreatedAt, Disabled: e.Disabled}
 }
 
 // Wake tells the Manager that new events were committed. It never blocks; a
@@ -518,6 +520,9 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	live := map[string]bool{}
 	for _, ep := range eps {
+		if ep.Disabled {
+			continue // its worker stops below; its queue waits for it
+		}
 		live[ep.ID] = true
 		if _, ok := m.workers[ep.ID]; ok {
 			continue

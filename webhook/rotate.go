@@ -50,3 +50,32 @@ func (m *Manager) RotateSecret(ctx context.Context, id string) (Endpoint, error)
 	out.Secret = e.Secret
 	return out, nil
 }
+
+// SetDisabled disables or re-enables an API endpoint. A disabled endpoint's
+// worker stops and the events committed while it is disabled are never
+// queued for it (as with Stripe); deliveries queued before it was disabled
+// stay in the outbox and go out in order once it is enabled again. A config
+// endpoint is changed in the config file.
+func (m *Manager) SetDisabled(ctx context.Context, id string, disabled bool) (Endpoint, error) {
+	e, err := m.db.WebhookEndpoint(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Endpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("webhook: disable endpoint: %w", err)
+	}
+	if e.Source == "config" {
+		return Endpoint{}, &ValidationError{Field: "id", Message: "endpoint comes from the config file; remove it there and restart payd"}
+	}
+	if e.Disabled == disabled {
+		return toEndpoint(e), nil
+	}
+	e.Disabled = disabled
+	if err := m.db.SetWebhookDisabled(ctx, id, disabled); errors.Is(err, store.ErrNotFound) {
+		return Endpoint{}, ErrNotFound
+	} else if err != nil {
+		return Endpoint{}, fmt.Errorf("webhook: disable endpoint: %w", err)
+	}
+	m.restartWorker(id)
+	return toEndpoint(e), nil
+}

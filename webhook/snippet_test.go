@@ -109,3 +109,50 @@ func TestRotateSecret(t *testing.T) {
 		t.Errorf("unknown endpoint: %v", err)
 	}
 }
+
+func TestDisableEndpoint(t *testing.T) {
+	db := openDB(t, "")
+	rc := newReceiver(t, nil)
+	m, err := New(testConfig(), db, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ep, err := m.CreateEndpoint(ctx, rc.URL+"/hook", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, m)
+	if got, err := m.SetDisabled(ctx, ep.ID, true); err != nil || !got.Disabled {
+		t.Fatalf("disable: %+v %v", got, err)
+	}
+	if eps, _ := m.Endpoints(ctx); len(eps) != 1 || !eps[0].Disabled {
+		t.Fatalf("listed after disable: %+v", eps)
+	}
+	whileOff := insertEvents(t, db, 1, invoice.EventSettled)[0]
+	m.Wake()
+	if _, err := m.SetDisabled(ctx, ep.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	after := insertEvents(t, db, 1, invoice.EventSettled)[0]
+	m.Wake()
+	// Events fan out in seq order: once the later one has arrived, the one
+	// committed while the endpoint was disabled has been passed over for good.
+	waitFor(t, 5*time.Second, "the delivery after enabling", func() bool {
+		for _, d := range rc.deliveries() {
+			if strings.Contains(string(d.body), after.ID) {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range rc.deliveries() {
+		if strings.Contains(string(d.body), whileOff.ID) {
+			t.Errorf("event %s committed while the endpoint was disabled was delivered", whileOff.ID)
+		}
+	}
+	cfgEP := "wh_nope"
+	if _, err := m.SetDisabled(ctx, cfgEP, true); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown endpoint: %v", err)
+	}
+}
