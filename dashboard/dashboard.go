@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/payd/payd/internal/apikey"
@@ -65,6 +66,7 @@ type Store interface {
 	InvoiceWebhookAttempts(ctx context.Context, invoiceID string) ([]store.InvoiceAttempt, error)
 	InvoiceEvents(ctx context.Context, invoiceID string) ([]invoice.Event, error)
 	PaymentsReport(ctx context.Context, from, to time.Time, fn func(store.PaymentReportRow) error) error
+	IdempotencyRecord(ctx context.Context, owner, key string, notBefore time.Time) (store.IdempotencyRecord, error)
 
 	APIKeys(ctx context.Context) ([]apikey.Key, error)
 	CreateAPIKey(ctx context.Context, k apikey.Key) error
@@ -147,6 +149,9 @@ type Handler struct {
 	limiter *ipLimiter
 	ghosts  ghostLocks
 	explore map[string]string
+	// createMu serialises the console's form submissions around their
+	// idempotency check (a merchant creates a few invoices a minute).
+	createMu sync.Mutex
 }
 
 // New parses the embedded templates (failing if a page is missing) and

@@ -26,6 +26,7 @@ type fakeInvoices struct {
 	db      *store.DB
 	mu      sync.Mutex
 	actions []string
+	created uint32
 }
 
 func (f *fakeInvoices) Create(ctx context.Context, req service.CreateRequest) (*invoice.Invoice, error) {
@@ -33,7 +34,28 @@ func (f *fakeInvoices) Create(ctx context.Context, req service.CreateRequest) (*
 		return nil, &service.Error{Status: 400, Code: "invalid_amount", Field: "amount", Message: "amount is required"}
 	}
 	f.record("create " + req.Amount)
-	return testInvoice(invoice.NewID(invoice.PrefixInvoice, time.Now()), time.Now(), req.OrderID, req.Description, nil), nil
+	inv := testInvoice(invoice.NewID(invoice.PrefixInvoice, time.Now()), time.Now(), req.OrderID, req.Description, nil)
+	f.mu.Lock()
+	f.created++
+	inv.Methods[0].DeriveIdx = 1_000_000 + f.created // apart from the seeded invoices
+	f.mu.Unlock()
+	// As the service does: the invoice and its idempotency record in one
+	// transaction.
+	err := f.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertInvoice(ctx, inv); err != nil {
+			return err
+		}
+		if k := req.Idempotency; k != nil {
+			resp, err := k.Response(inv)
+			if err != nil {
+				return err
+			}
+			return tx.SaveIdempotency(ctx, store.IdempotencyRecord{APIKeyID: k.APIKeyID, Key: k.Key, RequestHash: k.RequestHash,
+				StatusCode: 201, Response: resp, CreatedAt: time.Now()}, k.ExpireBefore)
+		}
+		return nil
+	})
+	return inv, err
 }
 func (f *fakeInvoices) Get(ctx context.Context, id string) (*invoice.Invoice, error) {
 	inv, err := f.db.Invoice(ctx, id)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -123,5 +124,48 @@ func TestWebhookDisableEnableAudited(t *testing.T) {
 	// Without the CSRF token nothing changes.
 	if r := e.do(c, "POST", "/dashboard/webhooks/wh_00000000000000000000/disable", nil); r.code != http.StatusForbidden {
 		t.Errorf("disable without csrf: %d", r.code)
+	}
+}
+
+func TestCreateFormIdempotent(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1", "admin")
+	c, tok := e.signedIn()
+	page := e.do(c, "GET", "/dashboard/new", nil)
+	m := regexp.MustCompile(`name="form_id" value="([0-9a-f]{32})"`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("the create form has no form_id:\n%s", page.body)
+	}
+	form := url.Values{"csrf": {tok}, "kind": {"invoice"}, "amount": {"12.50"}, "currency": {"USD"}, "method": {"bitcoin/btc"}, "form_id": {m[1]}}
+	idRe := regexp.MustCompile(`/dashboard/invoices/(inv_[0-9a-z]+)`)
+	var ids []string
+	for i := range 2 { // a double click
+		r := e.do(c, "POST", "/dashboard/new", form)
+		id := idRe.FindStringSubmatch(r.body)
+		if r.code != http.StatusCreated || id == nil {
+			t.Fatalf("submit %d: %d\n%s", i, r.code, r.body)
+		}
+		ids = append(ids, id[1])
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("the same form created two invoices: %v", ids)
+	}
+	creates := 0
+	for _, a := range e.inv.done() {
+		if strings.HasPrefix(a, "create ") {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Errorf("%d creations for one form, want 1", creates)
+	}
+	// The same form id with other values is refused and creates nothing.
+	form.Set("amount", "99")
+	if r := e.do(c, "POST", "/dashboard/new", form); r.code != http.StatusBadRequest || !strings.Contains(r.body, "already sent with other values") {
+		t.Errorf("reused form with other values: %d\n%s", r.code, r.body)
+	}
+	// A fresh form id creates a new invoice.
+	form.Set("form_id", strings.Repeat("ab", 16))
+	if r := e.do(c, "POST", "/dashboard/new", form); r.code != http.StatusCreated {
+		t.Errorf("fresh form: %d\n%s", r.code, r.body)
 	}
 }
