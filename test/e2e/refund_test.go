@@ -414,6 +414,30 @@ func TestBitcoinRefundAndSweep(t *testing.T) {
 		}
 	})
 
+	t.Run("CLI: payd refund create, get, psbt", func(t *testing.T) {
+		out, err := e.payd.Run("refund", "create", v.ID, "--amount", "0.0001", "--address", to, "--fee-rate", "2")
+		if err != nil {
+			t.Fatalf("payd refund create: %v\n%s", err, out)
+		}
+		var cv refund.View
+		if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &cv); err != nil || cv.Status != refund.StatusReady {
+			t.Fatalf("payd refund create printed %q (%v)", out, err)
+		}
+		if out, err := e.payd.Run("refund", "get", cv.ID); err != nil || !strings.Contains(out, `"status": "ready"`) {
+			t.Fatalf("payd refund get: %v\n%s", err, out)
+		}
+		out, err = e.payd.Run("refund", "psbt", cv.ID)
+		if err != nil {
+			t.Fatalf("payd refund psbt: %v\n%s", err, out)
+		}
+		if _, err := refund.Decode([]byte(strings.TrimSpace(out))); err != nil {
+			t.Fatalf("payd refund psbt printed no PSBT: %v\n%s", err, out)
+		}
+		if _, err := e.c.CancelRefund(ctx, cv.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("sweep of three invoices", func(t *testing.T) {
 		var ids []string
 		for i := range 3 {
