@@ -49,6 +49,9 @@ type View struct {
 // ViewOptions say how to render a refund.
 type ViewOptions struct {
 	BaseURL string // public base URL, for claim_url and psbt_url
+	// ClaimPage says /r/{id} is served, so claim_url is shown (not yet:
+	// docs/refunds.md "Claim link").
+	ClaimPage bool
 	// Public leaves out what the claim page must not show: the reason,
 	// inputs, change, the PSBT and, once given, the address itself is
 	// shown only masked (docs/refunds.md "Claim link").
@@ -67,7 +70,7 @@ func (r *Refund) View(o ViewOptions) View {
 		a := r.Address
 		v.Address = &a
 	}
-	if r.Kind == KindRefund && r.Status == StatusAwaitingAddress && o.BaseURL != "" {
+	if r.Kind == KindRefund && r.Status == StatusAwaitingAddress && o.BaseURL != "" && o.ClaimPage {
 		v.ClaimURL = o.BaseURL + "/r/" + r.ID
 	}
 	if len(r.PSBT) > 0 {
