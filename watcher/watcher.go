@@ -168,7 +168,9 @@ func (w *Watcher) load(ctx context.Context, now time.Time, size int) (int, error
 	if err != nil {
 		return n, err
 	}
-	w.d.Backend.Watch(dests...)
+	if len(dests) > 0 {
+		w.d.Backend.Watch(dests...)
+	}
 	return n + len(dests), nil
 }
 
