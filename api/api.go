@@ -16,6 +16,7 @@ import (
 	"github.com/payd/payd/internal/httpx"
 	"github.com/payd/payd/internal/ratelimit"
 	"github.com/payd/payd/invoice"
+	"github.com/payd/payd/refund"
 	"github.com/payd/payd/service"
 	"github.com/payd/payd/store"
 	"github.com/payd/payd/webhook"
@@ -60,8 +61,11 @@ type ReportStore interface {
 
 // Deps are the API's collaborators; cmd/payd fills them in.
 type Deps struct {
-	Invoices    service.Invoices
-	Links       service.Links // payment links; nil leaves /v1/links unrouted
+	Invoices service.Invoices
+	Links    service.Links // payment links; nil leaves /v1/links unrouted
+	// Refunds are refunds and sweeps; nil leaves /v1/…/refunds and
+	// /v1/sweeps unrouted.
+	Refunds     service.Refunds
 	Keys        KeyStore
 	Events      EventStore
 	Webhooks    Webhooks
@@ -149,6 +153,20 @@ func (a *API) Register(mux *http.ServeMux) {
 		mux.Handle("POST /v1/links", auth(iw, a.createLink))
 		mux.Handle("GET /v1/links/{id}", auth(ir, a.getLink))
 		mux.Handle("DELETE /v1/links/{id}", auth(iw, a.deleteLink))
+	}
+	if a.d.Refunds != nil {
+		rf, sw := refund.PrefixRefund, refund.PrefixSweep
+		mux.Handle("POST /v1/invoices/{id}/refunds", auth(iw, a.createRefund))
+		mux.Handle("GET /v1/invoices/{id}/refunds", auth(ir, a.listInvoiceRefunds))
+		mux.Handle("GET /v1/refunds/{id}", auth(ir, a.getRefundOf(rf)))
+		mux.Handle("GET /v1/refunds/{id}/psbt", auth(ir, a.psbtOf(rf)))
+		mux.Handle("POST /v1/refunds/{id}/broadcast", auth(iw, a.broadcastOf(rf)))
+		mux.Handle("POST /v1/refunds/{id}/cancel", auth(iw, a.cancelOf(rf)))
+		mux.Handle("POST /v1/sweeps", auth(iw, a.createSweep))
+		mux.Handle("GET /v1/sweeps/{id}", auth(ir, a.getRefundOf(sw)))
+		mux.Handle("GET /v1/sweeps/{id}/psbt", auth(ir, a.psbtOf(sw)))
+		mux.Handle("POST /v1/sweeps/{id}/broadcast", auth(iw, a.broadcastOf(sw)))
+		mux.Handle("POST /v1/sweeps/{id}/cancel", auth(iw, a.cancelOf(sw)))
 	}
 	mux.Handle("GET /v1/events", auth(ir, a.listEvents))
 	mux.Handle("POST /v1/events/{id}/redeliver", auth(ww, a.redeliver))

@@ -53,6 +53,7 @@ type Config struct {
 	Database Database         `mapstructure:"database"`
 	Log      Log              `mapstructure:"log"`
 	Invoices Invoices         `mapstructure:"invoices"`
+	Refunds  Refunds          `mapstructure:"refunds"`
 	Chains   map[string]Chain `mapstructure:"chains"`
 	Webhooks Webhooks         `mapstructure:"webhooks"`
 	Rates    rates.Config     `mapstructure:"rates"`
@@ -100,6 +101,16 @@ type Invoices struct {
 	PaymentTolerance string `mapstructure:"payment_tolerance"`
 	// MonitoringWindow is how long addresses are watched after expiry.
 	MonitoringWindow time.Duration `mapstructure:"monitoring_window"`
+}
+
+// Refunds tunes refunds and sweeps (docs/refunds.md).
+type Refunds struct {
+	// ClaimTTL is how long a claim link /r/{id} waits for the shopper's address.
+	ClaimTTL time.Duration `mapstructure:"claim_ttl"`
+	// FeeTarget is the confirmation target (blocks) asked of the node's fee estimate.
+	FeeTarget int `mapstructure:"fee_target"`
+	// FallbackFeeRate in sat/vB when the node has no fee estimate (a fresh regtest node).
+	FallbackFeeRate int64 `mapstructure:"fallback_fee_rate"`
 }
 
 // Chain is one chain: a node to watch and the merchant's watch-only key.

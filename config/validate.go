@@ -75,6 +75,15 @@ func (c *Config) Validate() error {
 	if c.Invoices.MonitoringWindow < 0 {
 		add(cerr("invoices.monitoring_window", "must not be negative", "use a duration such as 24h"))
 	}
+	if c.Refunds.ClaimTTL < time.Hour || c.Refunds.ClaimTTL > 90*24*time.Hour {
+		add(cerr("refunds.claim_ttl", "is %s", "use a duration from 1h to 2160h (90 days)", c.Refunds.ClaimTTL))
+	}
+	if c.Refunds.FeeTarget < 1 || c.Refunds.FeeTarget > 1008 {
+		add(cerr("refunds.fee_target", "is %d", "use a number of blocks from 1 to 1008", c.Refunds.FeeTarget))
+	}
+	if c.Refunds.FallbackFeeRate < 1 || c.Refunds.FallbackFeeRate > 10000 {
+		add(cerr("refunds.fallback_fee_rate", "is %d", "use sat/vB from 1 to 10000", c.Refunds.FallbackFeeRate))
+	}
 
 	if len(c.ChainNames()) == 0 {
 		add(cerr("chains", "no chain is configured", "add at least one chain (see config.example.yaml)"))

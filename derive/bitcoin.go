@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
@@ -168,7 +169,12 @@ type bitcoinDeriver struct {
 	net    network
 	chain  *pubChain // key/steps: Address(i) derives chain/i
 	path   string    // pathPrefix of chain
-	desc   string                  // canonical descriptor with checksum
+	desc   string    // canonical descriptor with checksum
+	expr   keyExpr   // the parsed key, for Origin
+
+	changeOnce sync.Once
+	change     *pubChain // key/steps with the last step 1 (nil: no change branch)
+	changeErr  error
 }
 
 // newBitcoinDeriver derives and caches the chain key of e.
@@ -202,7 +208,7 @@ func newBitcoinDeriver(script scriptType, net network, e keyExpr) (*bitcoinDeriv
 	if err != nil {
 		return nil, err
 	}
-	return &bitcoinDeriver{script: script, net: net, chain: pc, path: e.pathPrefix(), desc: body + "#" + sum}, nil
+	return &bitcoinDeriver{script: script, net: net, chain: pc, path: e.pathPrefix(), desc: body + "#" + sum, expr: e}, nil
 }
 
 // Address implements Deriver.

@@ -157,11 +157,20 @@ const (
 	EventSettled          EventType = "invoice.settled"
 	EventExpired          EventType = "invoice.expired"
 	EventInvalid          EventType = "invoice.invalid"
+
+	// Refund and sweep events (package refund, docs/refunds.md). Their
+	// payload is {"id","type","created_at","refund"|"sweep":{…},"invoice":{…}}.
+	EventRefundCreated         EventType = "refund.created"
+	EventRefundAddressProvided EventType = "refund.address_provided"
+	EventRefundCompleted       EventType = "refund.completed"
+	EventRefundCanceled        EventType = "refund.canceled"
+	EventSweepCompleted        EventType = "sweep.completed"
 )
 
 // EventTypes lists every event type.
 var EventTypes = []EventType{EventCreated, EventPaymentReceived, EventPaymentConfirmed,
-	EventPaymentReorged, EventProcessing, EventSettled, EventExpired, EventInvalid}
+	EventPaymentReorged, EventProcessing, EventSettled, EventExpired, EventInvalid,
+	EventRefundCreated, EventRefundAddressProvided, EventRefundCompleted, EventRefundCanceled, EventSweepCompleted}
 
 // StatusOf returns the status a status event announces (invoice.created →
 // new, invoice.settled → settled, …); ok is false for the payment events.

@@ -2,7 +2,7 @@
 # Installs the pinned local nodes and tools payd's tests and demo need into .cache/
 # (inside the repo, git-ignored). Idempotent: a tool already present is skipped.
 #
-#   scripts/install-tools.sh [btcd] [anvil] [geth] [chromium]   (default: all)
+#   scripts/install-tools.sh [btcd] [anvil] [geth] [chromium] [npm]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${PAYD_CACHE:-$PWD/.cache}"
@@ -12,10 +12,11 @@ mkdir -p "$BIN"
 BTCD_VERSION=v0.26.2
 ANVIL_VERSION=1.7.1
 GETH_VERSION=v1.16.7
+BITCOINJS_VERSION=6.1.7 # the refund tests' independent PSBT decoder (test/e2e/refund_test.go)
 
 want() { [ $# -eq 0 ] && return 0; for t in "${ALL[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 ALL=("$@")
-[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth chromium)
+[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth chromium npm)
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -41,4 +42,9 @@ if want chromium && ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq >&2 || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2
 fi
+if want npm && ! [ -f "$CACHE/npm/node_modules/bitcoinjs-lib/package.json" ]; then
+  log "bitcoinjs-lib $BITCOINJS_VERSION (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" "bitcoinjs-lib@$BITCOINJS_VERSION" >&2
+fi
+
 log "ok ($BIN)"

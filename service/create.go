@@ -43,6 +43,8 @@ type Config struct {
 	// rates.spreads), applied with rates.ApplySpread to the rate of an invoice
 	// in another currency; an invoice in the method's own asset gets none.
 	Spreads map[string]string
+	// Refunds tunes refunds and sweeps.
+	Refunds RefundConfig
 }
 
 // Deriver hands out deposit addresses of one chain (derive.Deriver).
@@ -60,6 +62,9 @@ type Deps struct {
 	DB       *store.DB
 	Rates    RateSource
 	Derivers map[string]Deriver // by chain name
+	// RefundChains are the chains refunds and sweeps can be made on, by
+	// name (nil: no refunds).
+	RefundChains map[string]RefundChain
 	// Watch starts watching deposit addresses on a chain; Create calls it
 	// after the commit and before returning.
 	Watch func(chain string, addrs ...string)

@@ -74,7 +74,7 @@ func (b *batch) transfer(ctx context.Context, tr chain.Transfer) error {
 	}
 	id, err := b.tx.AddressOwner(ctx, tr.Chain, tr.Address)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil // not ours (any more)
+		return b.refundTransfer(ctx, tr) // not ours (any more), or a refund's destination
 	}
 	if err != nil {
 		return err

@@ -162,7 +162,16 @@ func (w *Watcher) load(ctx context.Context, now time.Time, size int) (int, error
 		return n, err
 	}
 	w.d.Backend.Watch(chunk...)
-	return n + len(chunk), nil
+	n += len(chunk)
+	// The destinations of open refunds and sweeps (watcher/refunds.go).
+	dests, err := w.d.DB.OpenRefundAddresses(ctx, w.name)
+	if err != nil {
+		return n, err
+	}
+	if len(dests) > 0 {
+		w.d.Backend.Watch(dests...)
+	}
+	return n + len(dests), nil
 }
 
 // tipNow asks the node for its tip height, briefly.
@@ -184,8 +193,9 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 	}
 	now := w.d.Now()
 	tip := w.tip
-	var out []invoice.Event
+	var out, refundEvs []invoice.Event
 	err := w.d.DB.Write(ctx, func(tx *store.Tx) error {
+		refundEvs = nil
 		b := newBatch(tx, now, w.cfg.MonitoringWindow, w.cfg.View, w.d.Log)
 		if w.catchUpTo == 0 && ev.Type == chain.BlockConnected {
 			// The node was down when Run started: ask again now.
@@ -208,12 +218,19 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 			if err := b.count(ctx, w.name, w.cfg.CountConfirmations); err != nil {
 				return err
 			}
+			var err error
+			if refundEvs, err = b.countRefunds(ctx, w.name, tip); err != nil {
+				return err
+			}
 		case chain.BlockDisconnected:
 			if err := tx.DisconnectBlock(ctx, w.name, ev.Block); err != nil {
 				return err
 			}
 			tip = ev.Block.Height - 1
 			if err := b.unmine(ctx, w.name, ev.Block, held); err != nil {
+				return err
+			}
+			if err := b.unmineRefunds(ctx, w.name, ev.Block.Hash); err != nil {
 				return err
 			}
 			if err := b.count(ctx, w.name, w.cfg.CountConfirmations); err != nil {
@@ -234,6 +251,7 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 		}
 		var err error
 		out, err = b.flush(ctx, w.name, tip)
+		out = append(out, refundEvs...)
 		return err
 	})
 	if err != nil {

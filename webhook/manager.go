@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,6 +264,9 @@ func normalizeEvents(events []string) ([]string, error) {
 func matches(ep store.WebhookEndpoint, ev invoice.Event) bool {
 	if ep.Disabled {
 		return false
+	}
+	if ep.Format == FormatGreenfield && !strings.HasPrefix(string(ev.Type), "invoice.") {
+		return false // Greenfield has no names for refund and sweep events
 	}
 	for _, e := range ep.Events {
 		if e == "*" || e == string(ev.Type) {

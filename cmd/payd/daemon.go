@@ -133,8 +133,9 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	d.svc = service.New(service.Config{
 		Methods: specs, ExpiresIn: cfg.Invoices.ExpiresIn, ToleranceBP: tol, MonitoringWindow: cfg.Invoices.MonitoringWindow,
 		BaseURL: baseURL, Spreads: cfg.Rates.Spreads,
+		Refunds: service.RefundConfig{ClaimTTL: cfg.Refunds.ClaimTTL, FeeTarget: cfg.Refunds.FeeTarget, FallbackFeeRate: cfg.Refunds.FallbackFeeRate},
 	}, service.Deps{
-		DB: d.db, Rates: d.rates, Derivers: derivers,
+		DB: d.db, Rates: d.rates, Derivers: derivers, RefundChains: refundChains(cfg, d.backends),
 		Watch: func(chainName string, addrs ...string) {
 			if b, ok := d.backends[chainName]; ok {
 				b.Watch(addrs...)
@@ -160,7 +161,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	a := api.New(api.Config{APIRateLimit: cfg.Server.APIRateLimit, PublicRateLimit: cfg.Server.PublicRateLimit, TrustProxy: cfg.Server.TrustProxy},
 		api.Deps{
-			Invoices: d.svc, Links: d.svc, Keys: d.db, Events: d.db, Webhooks: d.hooks, Idempotency: d.db, Reports: d.db,
+			Invoices: d.svc, Links: d.svc, Refunds: d.svc, Keys: d.db, Events: d.db, Webhooks: d.hooks, Idempotency: d.db, Reports: d.db,
 			Ready: d.ready, EventsWS: http.HandlerFunc(d.hub.ServeEvents), Metrics: d.metrics.Handler(),
 			Observe: d.metrics.ObserveHTTP, Log: log.With("subsystem", "api"), Version: Version(), BaseURL: baseURL,
 		})
@@ -265,6 +266,7 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Go("webhooks", log, func() error { return d.hooks.Run(partsCtx) })
 	g.Go("live", log, func() error { return d.hub.Run(partsCtx) })
 	g.Go("expiry", log, func() error { return d.expirer.Run(partsCtx) })
+	g.Go("claims", log, func() error { return expireClaims(partsCtx, d.svc, log) })
 	g.Go("gap", log, func() error { return newGapWatch(d.cfg, d.db, d.metrics, log).Run(partsCtx) })
 	g.Go("memory", log, func() error { return d.mem.Run(partsCtx) })
 	var wg sync.WaitGroup

@@ -16,7 +16,7 @@ const mod = "github.com/payd/payd"
 // payd packages of a LOWER layer only, plus the pairs in allowed.
 var layer = map[string]int{
 	// leaves: pure, import nothing of payd's
-	"invoice": 0, "derive": 0, "chain": 0, "internal/httpx": 0, "internal/ratelimit": 0, "internal/metrics": 0, "internal/clock": 0,
+	"invoice": 0, "derive": 0, "refund": 0, "chain": 0, "internal/httpx": 0, "internal/ratelimit": 0, "internal/metrics": 0, "internal/clock": 0,
 	// adapters
 	"internal/apikey": 1,
 	"chain/bitcoin":   2, "chain/evm": 2, "store": 2, "rates": 2, "config": 2,
@@ -41,6 +41,7 @@ var allowed = map[[2]string]bool{
 	{"store", "invoice"}:            true,
 	{"internal/apikey", "invoice"}:  true,
 	{"internal/metrics", "invoice"}: true, // counts events by method from their payload
+	{"refund", "invoice"}:           true, // refunds are of invoices: money, assets, events
 }
 
 type pkg struct {

@@ -171,6 +171,9 @@ type PaydOptions struct {
 	// ServerYAML is appended to the generated server: section (indented
 	// keys such as "  api_rate_limit: 1\n").
 	ServerYAML string
+	// BTCKey and EVMKey replace the throw-away wallet's keys (a test that
+	// signs refunds holds the seed).
+	BTCKey, EVMKey string
 }
 
 // StartPayd writes a config for the stack with a fresh throw-away wallet,
@@ -180,6 +183,12 @@ func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	btcKey, evmKey, err := ThrowAwayWallet()
 	if err != nil {
 		t.Fatalf("wallet: %v", err)
+	}
+	if o.BTCKey != "" {
+		btcKey = o.BTCKey
+	}
+	if o.EVMKey != "" {
+		evmKey = o.EVMKey
 	}
 	port, err := FreePort()
 	if err != nil {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/payd/payd/client"
+)
+
+func init() {
+	register(func(g *globals) *cobra.Command {
+		var apiURL string
+		cmd := &cobra.Command{
+			Use:   "refund",
+			Short: "Create refunds, show them and fetch their PSBTs through a running payd's API (key from " + apiKeyEnv + ")",
+			Long: `The refund commands call a running payd over HTTP with the API key in
+` + apiKeyEnv + ` (see docs/refunds.md). payd is watch-only: it builds the unsigned
+transaction; you sign it in your own wallet.`,
+		}
+		cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
+		newClient := func() (*client.Client, error) {
+			key := os.Getenv(apiKeyEnv)
+			if key == "" {
+				return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
+			}
+			return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
+		}
+		cmd.AddCommand(refundCreateCmd(newClient), refundGetCmd(newClient), refundPSBTCmd(newClient), refundBroadcastCmd(newClient))
+		return cmd
+	})
+}
+
+func refundCreateCmd(newClient func() (*client.Client, error)) *cobra.Command {
+	var req client.RefundRequest
+	var fee int64
+	var key string
+	c := &cobra.Command{
+		Use:   "create INVOICE_ID --amount AMOUNT [--address ADDR]",
+		Short: "Refund a settled invoice; without --address the shopper gets a claim link",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			if fee > 0 {
+				req.FeeRate = &fee
+			}
+			v, err := cl.CreateRefund(cmd.Context(), args[0], req, key)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&req.Amount, "amount", "", "amount to refund, a decimal string (required)")
+	f.StringVar(&req.Currency, "currency", "", "currency of --amount: the method's asset (default) or the invoice's currency")
+	f.StringVar(&req.Method, "method", "", "method to refund (default: the one that was paid)")
+	f.StringVar(&req.Address, "address", "", "the shopper's refund address (default: a claim link)")
+	f.StringVar(&req.Rate, "rate", "", "original (default) or current: the rate for an amount in the invoice's currency")
+	f.StringVar(&req.Reason, "reason", "", "why (shown to you, not to the shopper)")
+	f.Int64Var(&fee, "fee-rate", 0, "Bitcoin fee rate in sat/vB (default: the node's estimate)")
+	f.StringVar(&key, "idempotency-key", "", "Idempotency-Key, so a retry is safe")
+	_ = c.MarkFlagRequired("amount")
+	return c
+}
+
+func refundGetCmd(newClient func() (*client.Client, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get REFUND_ID",
+		Short: "Show a refund (rf_…) or sweep (sw_…) as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			v, err := cl.GetRefund(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
+}
+
+func refundPSBTCmd(newClient func() (*client.Client, error)) *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "psbt REFUND_ID [-o FILE.psbt]",
+		Short: "Print a Bitcoin refund's PSBT in base64, or write it in binary with -o (for Sparrow, Electrum, a hardware wallet)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				b, err := cl.RefundPSBTBinary(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return os.WriteFile(out, b, 0o600)
+			}
+			s, err := cl.RefundPSBT(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), s)
+			return err
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "write the BIP174 binary PSBT to this file")
+	return c
+}
+
+func refundBroadcastCmd(newClient func() (*client.Client, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "broadcast REFUND_ID SIGNED",
+		Short: "Hand the signed transaction (hex) or signed PSBT (base64; - reads stdin) to payd, which checks it and sends it to the node",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			signed := args[1]
+			if signed == "-" {
+				b, err := readAllStdin(cmd)
+				if err != nil {
+					return err
+				}
+				signed = string(b)
+			}
+			v, err := cl.BroadcastRefund(cmd.Context(), args[0], signed)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
+}
+
+func readAllStdin(cmd *cobra.Command) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
+}
