@@ -367,16 +367,15 @@ func (x *Expirer) Run(ctx context.Context) error {
 				x.d.Log.Error("expiry failed", "err", err)
 			}
 		}
-		sleep := maxSleep
+		now := x.d.Now()
+		sleep, dueAt := maxSleep, now.Add(maxSleep)
 		if next, ok, err := x.d.DB.NextDeadline(ctx); err == nil && ok {
-			sleep = min(next.Sub(x.d.Now()), maxSleep)
-			if sleep < 0 {
-				sleep = 0
-			}
-			// Deadlines are whole seconds: wake just after the second.
+			sleep = min(max(next.Sub(now), 0), maxSleep)
+			dueAt = now.Add(sleep) // the deadline itself (or maxSleep away)
+			// Deadlines are whole seconds: the timer fires just after the
+			// second, but a wake at or past the deadline applies it.
 			sleep += 5 * time.Millisecond
 		}
-		dueAt := x.d.Now().Add(sleep)
 		t := time.NewTimer(sleep)
 		select {
 		case <-ctx.Done():
