@@ -1,5 +1,5 @@
 // Package testnode starts the real local nodes payd's integration tests, the demo
-// and the benchmarks run against: btcd in regtest, anvil and geth --dev. The
+// and the benchmarks run against: btcd in regtest, anvil, geth --dev and lnd (two nodes on btcd with a channel). The
 // binaries are installed (pinned) into the repo's .cache/bin by
 // scripts/install-tools.sh, which Bin runs on demand. A node that cannot be
 // had fails the test; it never skips.
@@ -60,7 +60,7 @@ func CacheDir() (string, error) {
 	return filepath.Join(root, ".cache"), nil
 }
 
-// Bin returns the path of tool (btcd, btcctl, anvil, geth), installing it with
+// Bin returns the path of tool (btcd, btcctl, anvil, geth, lnd, lncli), installing it with
 // scripts/install-tools.sh when missing.
 func Bin(tool string) (string, error) {
 	installMu.Lock()
@@ -78,8 +78,11 @@ func Bin(tool string) (string, error) {
 		return "", err
 	}
 	installer := tool
-	if tool == "btcctl" {
+	switch tool {
+	case "btcctl":
 		installer = "btcd"
+	case "lncli":
+		installer = "lnd"
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "install-tools.sh"), installer)
 	cmd.Env = append(os.Environ(), "PAYD_CACHE="+cache)
