@@ -2,7 +2,7 @@
 # Installs the pinned local nodes and tools payd's tests and demo need into .cache/
 # (inside the repo, git-ignored). Idempotent: a tool already present is skipped.
 #
-#   scripts/install-tools.sh [btcd] [anvil] [geth] [lnd] [chromium]   (default: all)
+#   scripts/install-tools.sh [btcd] [anvil] [geth] [lnd] [bolt11] [chromium]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${PAYD_CACHE:-$PWD/.cache}"
@@ -15,10 +15,12 @@ GETH_VERSION=v1.16.7
 LND_VERSION=v0.19.3-beta
 # invoicesrpc: the /v2/invoices/* REST routes (cancel, hodl) payd's expiry uses.
 LND_TAGS="invoicesrpc"
+# An independent BOLT11 decoder (npm) the Lightning tests check payd's invoices with.
+BOLT11_VERSION=3.2.0
 
 want() { [ $# -eq 0 ] && return 0; for t in "${ALL[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 ALL=("$@")
-[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth lnd chromium)
+[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth lnd bolt11 chromium)
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -46,6 +48,11 @@ if want lnd && ! { [ -x "$BIN/lnd" ] && [ -x "$BIN/lncli" ]; }; then
   [ -n "$LND_DIR" ] || { log "lnd: go mod download gave no directory"; exit 1; }
   (cd "$LND_DIR" && GOFLAGS=-mod=readonly go build -trimpath -tags="$LND_TAGS" -o "$BIN/lnd" ./cmd/lnd \
     && GOFLAGS=-mod=readonly go build -trimpath -tags="$LND_TAGS" -o "$BIN/lncli" ./cmd/lncli)
+fi
+
+if want bolt11 && ! [ -f "$CACHE/npm/node_modules/light-bolt11-decoder/package.json" ]; then
+  log "light-bolt11-decoder $BOLT11_VERSION (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" "light-bolt11-decoder@$BOLT11_VERSION" >&2
 fi
 
 if want chromium && ! command -v chromium >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 package lightning
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -59,6 +60,7 @@ type Backend struct {
 	known      bool
 	subscribed bool
 	reason     string // health problem, "" when healthy
+	subErr     string // why the subscription is down ("" = not known)
 	info       Info
 	liq        Liquidity
 	updated    time.Time
@@ -153,8 +155,11 @@ func (b *Backend) Status() chain.Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := chain.Status{TipHeight: b.settled, Processed: b.settled, UpdatedAt: b.updated, Reason: b.reason}
-	if s.Reason == "" && !b.subscribed {
+	if !b.subscribed && (s.Reason == "" || b.subErr != "") {
 		s.Reason = "lnd invoice subscription not connected"
+		if b.subErr != "" {
+			s.Reason = b.subErr
+		}
 	}
 	s.Ready = s.Reason == ""
 	return s
@@ -261,6 +266,9 @@ func (b *Backend) Run(ctx context.Context, recent []chain.BlockRef, out chan<- c
 		b.mu.Lock()
 		wasUp := b.subscribed
 		b.subscribed, b.known = false, false
+		if err != nil {
+			b.subErr = err.Error()
+		}
 		b.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil
@@ -306,44 +314,33 @@ func (b *Backend) follow(ctx context.Context, cursor *uint64, out chan<- chain.E
 		b.setSettled(n, true)
 		return nil
 	}
-	var catchUp error
-	err := b.c.subscribe(ctx, *cursor, func() {
+	return b.c.subscribe(ctx, *cursor, func() error {
 		b.mu.Lock()
-		b.subscribed = true
+		b.subscribed, b.subErr = true, ""
 		b.mu.Unlock()
 		if *cursor > 0 {
 			b.setSettled(*cursor, true)
-			return // LND replays the settlements after settle_index itself
+			return nil // LND replays the settlements after settle_index itself
 		}
 		// settle_index 0 asks LND for no replay: read what settled so far
-		// (the stream is open, so nothing settles unseen meanwhile).
+		// (the subscription is open, so what settles next is pushed).
 		var settled []lnInvoice
 		if err := b.eachInvoice(ctx, func(inv lnInvoice) {
 			if inv.State == "SETTLED" && inv.SettleIndex > 0 {
 				settled = append(settled, inv)
 			}
 		}); err != nil {
-			catchUp = err
-			return
+			return err
 		}
-		slices.SortFunc(settled, func(a, c lnInvoice) int { return int(a.SettleIndex) - int(c.SettleIndex) })
+		slices.SortFunc(settled, func(a, c lnInvoice) int { return cmp.Compare(a.SettleIndex, c.SettleIndex) })
 		for _, inv := range settled {
 			if err := emit(inv); err != nil {
-				catchUp = err
-				return
+				return err
 			}
 		}
 		b.setSettled(*cursor, true)
-	}, func(inv lnInvoice) error {
-		if catchUp != nil {
-			return catchUp
-		}
-		return emit(inv)
-	})
-	if catchUp != nil {
-		return catchUp
-	}
-	return err
+		return nil
+	}, emit)
 }
 
 func (b *Backend) setSettled(n uint64, known bool) {

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -264,19 +266,59 @@ func (c *client) listInvoices(ctx context.Context, offset uint64, max int) ([]ln
 // subscribe opens GET /v1/invoices/subscribe: LND first replays every
 // invoice settled after settleIndex (when it is not 0), then pushes each
 // invoice added or changed. fn gets every invoice in order; subscribe
-// returns when the stream ends, fails or fn fails. connected is called once
-// the stream is open.
-func (c *client) subscribe(ctx context.Context, settleIndex uint64, connected func(), fn func(lnInvoice) error) error {
+// returns when the stream ends, fails or fn fails.
+//
+// LND's REST proxy sends the response headers only with the first message,
+// so the subscription counts as open once the request was written:
+// connected runs then (before any message is read) and may emit what it
+// must; an error from it ends the subscription.
+func (c *client) subscribe(ctx context.Context, settleIndex uint64, connected func() error, fn func(lnInvoice) error) error {
 	path := "/v1/invoices/subscribe"
 	if settleIndex > 0 {
 		path += "?settle_index=" + strconv.FormatUint(settleIndex, 10)
 	}
-	resp, err := c.do(ctx, c.stream, c.macaroon, "GET", path, nil)
-	if err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wrote := make(chan struct{})
+	var once sync.Once
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(wrote) }) },
+	})
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := c.do(tctx, c.stream, c.macaroon, "GET", path, nil)
+		got <- result{resp, err}
+	}()
+	var r result
+	select {
+	case <-wrote:
+	case r = <-got:
+		if r.err != nil {
+			return r.err
+		}
+	}
+	if err := connected(); err != nil {
+		cancel()
+		if r.resp == nil {
+			if r = <-got; r.resp != nil {
+				r.resp.Body.Close()
+			}
+		} else {
+			r.resp.Body.Close()
+		}
 		return err
 	}
+	if r.resp == nil {
+		if r = <-got; r.err != nil {
+			return r.err
+		}
+	}
+	resp := r.resp
 	defer resp.Body.Close()
-	connected()
 	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
 	for {
 		var msg struct {

@@ -146,8 +146,10 @@ func CheckMacaroon(raw []byte, readOnly bool) ([]Op, error) {
 	}
 	var extra []string
 	for _, op := range ops {
-		if readOnly && op.Action != "read" {
-			extra = append(extra, op.String())
+		if readOnly {
+			if op.Action != "read" {
+				extra = append(extra, op.String())
+			}
 			continue
 		}
 		if !slices.Contains(invoiceOps, op) {

@@ -156,3 +156,32 @@ func startProcess(t TB, cmd *exec.Cmd, logPath string) {
 		}
 	})
 }
+
+// NodeModules returns the node_modules directory holding the npm package
+// pkg that scripts/install-tools.sh installs under tool (e.g. tool
+// "bolt11", pkg "light-bolt11-decoder"), installing it when missing.
+func NodeModules(tool, pkg string) (string, error) {
+	installMu.Lock()
+	defer installMu.Unlock()
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, "npm", "node_modules")
+	if _, err := os.Stat(filepath.Join(dir, pkg, "package.json")); err == nil {
+		return dir, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "install-tools.sh"), tool)
+	cmd.Env = append(os.Environ(), "PAYD_CACHE="+cache)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("testnode: install %s: %v\n%s", tool, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pkg, "package.json")); err != nil {
+		return "", fmt.Errorf("testnode: npm package %s still missing after install: %v", pkg, err)
+	}
+	return dir, nil
+}
