@@ -287,4 +287,3 @@ func waitReadyz(t *testing.T, base string, status int, timeout time.Duration) st
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
