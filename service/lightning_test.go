@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,11 +46,18 @@ func TestCreateLightning(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), store.Options{})
+			// Not t.TempDir: the service's address prefill may still open a
+			// read connection (creating the -shm file) while the directory
+			// is removed; a leftover temp dir is no test failure.
+			dir, err := os.MkdirTemp("", "payd-service-ln-")
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { db.Close() })
+			db, err := store.Open(ctx, filepath.Join(dir, "p.db"), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close(); _ = os.RemoveAll(dir) })
 			if _, err := db.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
