@@ -41,7 +41,7 @@ lint: vet
 bench: tools
 	$(GO) run ./bench
 
-#? demo: start local nodes and payd, create and pay two invoices, show the webhooks and checkout URLs (Ctrl-C stops it all)
+#? demo: start local nodes and payd, create and pay a BTC and a USDC invoice (and a Lightning one between two local lnd nodes when lnd is installed), show the webhooks and checkout URLs (Ctrl-C stops it all)
 demo: build
 	bash scripts/install-tools.sh btcd anvil
 	$(GO) build -o bin/payd-demo ./cmd/demo
