@@ -137,6 +137,16 @@ func TestLightning(t *testing.T) {
 		e.wantEvents(late.ID, created, expired)
 	})
 
+	t.Run("payd check: alias, pubkey, inbound liquidity", func(t *testing.T) {
+		out, err := e.payd.Run("check")
+		if err != nil {
+			t.Fatalf("payd check: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, `alias "merchant", pubkey `+l.Merchant.PubKey) || !strings.Contains(out, "1 active channels, inbound liquidity ") {
+			t.Fatalf("payd check output:\n%s", out)
+		}
+	})
+
 	t.Run("admin macaroon refused", func(t *testing.T) {
 		cfg, err := os.ReadFile(e.payd.Config)
 		if err != nil {
