@@ -19,7 +19,7 @@ help:
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/payd
 
-#? tools: install the pinned local nodes and browser the tests need (btcd, anvil, geth, chromium) into .cache/
+#? tools: install the pinned local nodes and browser the tests need (btcd, anvil, geth, lnd, bolt11 decoder, chromium) into .cache/
 tools:
 	bash scripts/install-tools.sh
 
@@ -41,7 +41,7 @@ lint: vet
 bench: tools
 	$(GO) run ./bench
 
-#? demo: start local nodes and payd, create and pay two invoices, show the webhooks and checkout URLs (Ctrl-C stops it all)
+#? demo: start local nodes and payd, create and pay a BTC and a USDC invoice (and a Lightning one between two local lnd nodes when lnd is installed), show the webhooks and checkout URLs (Ctrl-C stops it all)
 demo: build
 	bash scripts/install-tools.sh btcd anvil
 	$(GO) build -o bin/payd-demo ./cmd/demo

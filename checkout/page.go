@@ -187,7 +187,7 @@ func qrContent(inv *invoice.Invoice, m *invoice.Method, view invoice.MethodView)
 // safeURI reports whether a payment URI may go into an href: one of the
 // schemes payd itself writes.
 func safeURI(s string) bool {
-	return strings.HasPrefix(s, "bitcoin:") || strings.HasPrefix(s, "ethereum:")
+	return strings.HasPrefix(s, "bitcoin:") || strings.HasPrefix(s, "ethereum:") || strings.HasPrefix(s, "lightning:")
 }
 
 func (h *Handler) invoiceData(inv *invoice.Invoice, loc *locale) *invoiceData {

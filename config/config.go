@@ -115,7 +115,7 @@ type Refunds struct {
 
 // Chain is one chain: a node to watch and the merchant's watch-only key.
 type Chain struct {
-	// Type is "bitcoin" or "evm".
+	// Type is "bitcoin", "evm" or "lightning" (the merchant's LND, docs/lightning.md).
 	Type string `mapstructure:"type"`
 	// Network (bitcoin): mainnet, testnet, signet or regtest.
 	Network string `mapstructure:"network"`
@@ -147,6 +147,16 @@ type Chain struct {
 	TraceInternal bool `mapstructure:"trace_internal"`
 	// MaxLogRange (evm) is the widest eth_getLogs block range asked for.
 	MaxLogRange uint64 `mapstructure:"max_log_range"`
+	// TLSCert (lightning) is the path of LND's tls.cert; RPCURL is then its
+	// REST listener (https://127.0.0.1:8080).
+	TLSCert string `mapstructure:"tls_cert"`
+	// Macaroon (lightning) is the path of an invoice macaroon (lnd's
+	// invoice.macaroon or one baked with invoices:read invoices:write
+	// info:read offchain:read). An admin macaroon is refused.
+	Macaroon string `mapstructure:"macaroon"`
+	// ReadonlyMacaroon (lightning, optional) is lnd's readonly.macaroon, used
+	// for getinfo and channels when Macaroon cannot read them.
+	ReadonlyMacaroon string `mapstructure:"readonly_macaroon"`
 	// Disabled keeps the chain configured but unused.
 	Disabled bool `mapstructure:"disabled"`
 }
@@ -244,6 +254,9 @@ func (c *Config) Methods() []MethodSpec {
 		case "bitcoin":
 			out = append(out, MethodSpec{Name: name + "/btc", Chain: name, Kind: invoice.KindBitcoin,
 				Asset: invoice.BTC, Confirmations: ch.Confirmations})
+		case "lightning":
+			out = append(out, MethodSpec{Name: name + "/btc", Chain: name, Kind: invoice.KindLightning,
+				Asset: invoice.BTC, Confirmations: 0})
 		case "evm":
 			if !ch.Native.Disabled {
 				sym := strings.ToUpper(ch.Native.Symbol)

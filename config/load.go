@@ -92,9 +92,12 @@ func load(file []byte, name string, environ []string, bases ...[]byte) (*Config,
 	for name := range v.GetStringMap("chains") {
 		key := "chains." + name + ".confirmations"
 		if !v.IsSet(key) {
-			if strings.EqualFold(v.GetString("chains."+name+".type"), "evm") {
+			switch strings.ToLower(v.GetString("chains." + name + ".type")) {
+			case "evm":
 				v.Set(key, 12)
-			} else {
+			case "lightning":
+				v.Set(key, 0)
+			default:
 				v.Set(key, 1)
 			}
 		}
@@ -222,7 +225,7 @@ func (c *Config) normalize() {
 			ch.GapLimit = 20
 		}
 		switch ch.Type {
-		case "bitcoin":
+		case "bitcoin", "lightning":
 			if ch.Network == "" {
 				ch.Network = "mainnet"
 			}

@@ -200,7 +200,7 @@ func (c *Config) validateChain(name string, ch Chain, methods map[string]string)
 	if ch.PollInterval < 100*time.Millisecond || ch.PollInterval > 10*time.Minute {
 		add("poll_interval", "is %s", "use a duration from 100ms to 10m", ch.PollInterval)
 	}
-	if ch.GapLimit < 1 {
+	if ch.GapLimit < 1 && ch.Type != "lightning" {
 		add("gap_limit", "is %d", "use a positive number (wallets default to 20)", ch.GapLimit)
 	}
 	addMethod := func(field, m string) {
@@ -264,10 +264,35 @@ func (c *Config) validateChain(name string, ch Chain, methods map[string]string)
 		if ch.Native.Disabled && len(ch.Tokens) == 0 {
 			add("tokens", "no payment method on this chain", "enable the native coin or list tokens")
 		}
+	case "lightning":
+		switch ch.Network {
+		case "mainnet", "testnet", "signet", "regtest":
+		default:
+			add("network", "is %q", "use mainnet, testnet, signet or regtest", ch.Network)
+		}
+		if u, err := url.Parse(ch.RPCURL); err == nil && u.Scheme != "https" {
+			add("rpc_url", "%q is not https", "give LND's REST listener, e.g. https://127.0.0.1:8080 (restlisten in lnd.conf)", ch.RPCURL)
+		}
+		if ch.TLSCert == "" {
+			add("tls_cert", "is empty", "give the path of LND's tls.cert (e.g. ~/.lnd/tls.cert)")
+		}
+		if ch.Macaroon == "" {
+			add("macaroon", "is empty", "give the path of LND's invoice.macaroon (never admin.macaroon), see docs/lightning.md")
+		}
+		if ch.XPub != "" {
+			add("xpub", "a lightning chain takes no key", "remove xpub: the node's own wallet receives Lightning payments")
+		}
+		if ch.Confirmations != 0 {
+			add("confirmations", "is %d", "remove it: a settled Lightning invoice is final (0)", ch.Confirmations)
+		}
+		if len(ch.Tokens) > 0 {
+			add("tokens", "a lightning chain has no tokens", "remove the tokens list")
+		}
+		addMethod("type", name+"/btc")
 	case "":
-		add("type", "is missing", `set type: bitcoin or type: evm`)
+		add("type", "is missing", `set type: bitcoin, evm or lightning`)
 	default:
-		add("type", "is %q", "use bitcoin or evm", ch.Type)
+		add("type", "is %q", "use bitcoin, evm or lightning", ch.Type)
 	}
 	return errs
 }

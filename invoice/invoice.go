@@ -70,6 +70,9 @@ type ChainKind string
 const (
 	KindBitcoin ChainKind = "bitcoin"
 	KindEVM     ChainKind = "evm"
+	// KindLightning: a BOLT11 invoice from the merchant's LND; Address
+	// holds the payment request (lnbc…), never handed to another invoice.
+	KindLightning ChainKind = "lightning"
 )
 
 // Method is one way to pay an invoice: a chain/asset pair with its own deposit
@@ -142,6 +145,22 @@ func (inv *Invoice) MethodByName(m string) (*Method, bool) {
 		}
 	}
 	return nil, false
+}
+
+// LightningFor returns the invoice's Lightning method that a unified
+// BIP21 URI of on-chain method m carries (lightning=): for a Bitcoin method,
+// the first Lightning method of the same asset; nil otherwise.
+func (inv *Invoice) LightningFor(m *Method) *Method {
+	if m.Kind != KindBitcoin {
+		return nil
+	}
+	for i := range inv.Methods {
+		l := &inv.Methods[i]
+		if l.Kind == KindLightning && l.Asset.Code == m.Asset.Code && l.Address != "" {
+			return l
+		}
+	}
+	return nil
 }
 
 // EventType is the type of an event (API.md "Events and webhooks").

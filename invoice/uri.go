@@ -56,9 +56,26 @@ func pathEscape(s string) string {
 	return r.Replace(e)
 }
 
-// PaymentURI returns the method's BIP21 or EIP-681 URI for amount (base units).
+// Lightning builds "lightning:<bolt11>" (the amount is inside the invoice).
+func Lightning(bolt11 string) string { return "lightning:" + bolt11 }
+
+// Unified appends a BOLT11 to a BIP21 URI as its lightning= parameter, so
+// one QR code pays from an on-chain or a Lightning wallet (BIP21 unified
+// QR as BTCPay and Strike write it).
+func Unified(bip21, bolt11 string) string {
+	sep := "?"
+	if strings.Contains(bip21, "?") {
+		sep = "&"
+	}
+	return bip21 + sep + "lightning=" + bolt11
+}
+
+// PaymentURI returns the method's BIP21, EIP-681 or lightning: URI for
+// amount (base units). A Lightning invoice's amount is fixed inside it.
 func (m *Method) PaymentURI(amount *big.Int, label string) string {
 	switch m.Kind {
+	case KindLightning:
+		return Lightning(m.Address)
 	case KindEVM:
 		if m.Token != "" {
 			return EIP681Token(m.Token, m.ChainID, m.Address, amount)

@@ -171,6 +171,9 @@ func (inv *Invoice) View(o ViewOptions) View {
 			ChainID:               m.ChainID,
 			PaymentURI:            m.PaymentURI(m.AmountDue, o.Label),
 		}
+		if ln := inv.LightningFor(m); ln != nil {
+			mv.PaymentURI = Unified(mv.PaymentURI, ln.Address)
+		}
 		if !m.RateTime.IsZero() {
 			mv.RateTime = FormatTime(m.RateTime)
 		}

@@ -44,6 +44,7 @@ const maxLinger = 500 * time.Microsecond
 
 type createJob struct {
 	inv  *invoice.Invoice
+	ln   []store.LightningInvoice // its BOLT11 invoices
 	ev   invoice.Event
 	idem *store.IdempotencyRecord
 	// expireBefore is the idempotency record's expiry (older records go).
@@ -96,7 +97,7 @@ func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string
 
 // prepare fills in inv's addresses from its reserved indexes and renders
 // what the batch will store for it, outside the writer.
-func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempotency) (*createJob, error) {
+func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempotency, ln []store.LightningInvoice) (*createJob, error) {
 	idx, err := s.reserve(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -104,6 +105,12 @@ func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempote
 	addrs := map[string]string{}
 	for i := range inv.Methods {
 		m := &inv.Methods[i]
+		if m.Kind == invoice.KindLightning {
+			// The BOLT11 is the address; the index only keeps the
+			// addresses table's (chain, index) unique.
+			m.DeriveIdx = idx[m.Chain]
+			continue
+		}
 		a, ok := addrs[m.Chain]
 		if !ok {
 			if a, err = s.address(m.Chain, idx[m.Chain]); err != nil {
@@ -113,7 +120,7 @@ func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempote
 		}
 		m.Address, m.DeriveIdx = a, idx[m.Chain]
 	}
-	j := &createJob{inv: inv, done: make(chan struct{})}
+	j := &createJob{inv: inv, ln: ln, done: make(chan struct{})}
 	if j.ev, err = invoice.NewEvent(invoice.EventCreated, inv, s.d.Now(), s.ViewOptions()); err != nil {
 		return nil, err
 	}
@@ -131,7 +138,7 @@ func (s *Service) prepare(ctx context.Context, inv *invoice.Invoice, k *Idempote
 
 // insert stores inv (with fresh addresses) and its invoice.created event,
 // batched with concurrent callers.
-func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempotency) (invoice.Event, error) {
+func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempotency, ln []store.LightningInvoice) (invoice.Event, error) {
 	c := &s.commit
 	c.mu.Lock()
 	if c.queued == nil {
@@ -139,7 +146,7 @@ func (s *Service) insert(ctx context.Context, inv *invoice.Invoice, idem *Idempo
 	}
 	c.preparing++
 	c.mu.Unlock()
-	j, err := s.prepare(ctx, inv, idem)
+	j, err := s.prepare(ctx, inv, idem, ln)
 	c.mu.Lock()
 	c.preparing--
 	if err != nil {
@@ -249,6 +256,11 @@ func (s *Service) writeJobs(ctx context.Context, tx *store.Tx, jobs []*createJob
 	}
 	for i, j := range jobs {
 		j.ev.Seq = evs[i].Seq
+		if len(j.ln) > 0 {
+			if err := tx.InsertLightningInvoices(ctx, j.ln); err != nil {
+				return err
+			}
+		}
 		if j.idem != nil {
 			if err := tx.SaveIdempotency(ctx, *j.idem, j.expireBefore); err != nil {
 				return err

@@ -57,6 +57,19 @@ type RateSource interface {
 	Rate(ctx context.Context, base, quote string) (rates.Rate, error)
 }
 
+// BOLT11 is a Lightning invoice the merchant's node created.
+type BOLT11 struct {
+	PaymentRequest string // lnbc…
+	PaymentHash    string // hex r_hash
+	AddIndex       uint64
+}
+
+// Invoicer asks a Lightning node for a BOLT11 invoice of sats, expiring
+// after expiry (lightning.Backend).
+type Invoicer interface {
+	CreateInvoice(ctx context.Context, sats *big.Int, memo string, expiry time.Duration) (BOLT11, error)
+}
+
 // Deps are the parts the service drives.
 type Deps struct {
 	DB       *store.DB
@@ -65,6 +78,9 @@ type Deps struct {
 	// RefundChains are the chains refunds and sweeps can be made on, by
 	// name (nil: no refunds).
 	RefundChains map[string]RefundChain
+	// Lightning creates the BOLT11 of each lightning method, by chain name.
+	// It is called before the invoice enters the single writer.
+	Lightning map[string]Invoicer
 	// Watch starts watching deposit addresses on a chain; Create calls it
 	// after the commit and before returning.
 	Watch func(chain string, addrs ...string)
@@ -258,7 +274,7 @@ func (s *Service) validate(ctx context.Context, req CreateRequest) (*plan, error
 			continue
 		}
 		m.ConfirmationsRequired = spec.Confirmations
-		if n, ok := req.Confirmations[spec.Chain]; ok {
+		if n, ok := req.Confirmations[spec.Chain]; ok && spec.Kind != invoice.KindLightning {
 			m.ConfirmationsRequired = n
 		}
 		p.methods = append(p.methods, m)
@@ -341,7 +357,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*invoice.Invoi
 	if req.MonitoringWindow != nil && *req.MonitoringWindow >= 0 {
 		inv.MonitorUntil = inv.ExpiresAt.Add(*req.MonitoringWindow)
 	}
-	ev, err := s.insert(ctx, inv, req.Idempotency)
+	bolts, err := s.bolt11s(ctx, inv, len(req.Methods) > 0)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := s.insert(ctx, inv, req.Idempotency, bolts)
 	if err != nil {
 		return nil, fmt.Errorf("create invoice: %w", err)
 	}
@@ -355,4 +375,54 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*invoice.Invoi
 	s.d.Log.Info("invoice created", "invoice", inv.ID, "amount", invoice.FormatFor(inv.Currency, inv.Amount), "currency", inv.Currency.Code, "methods", len(inv.Methods))
 	s.d.Notify([]invoice.Event{ev})
 	return inv, nil
+}
+
+// bolt11s asks the Lightning node of every lightning method for its BOLT11
+// invoice (amount due, the invoice's expiry, its description or id as the
+// memo) and sets it as the method's address — before the invoice is queued
+// for the single writer, so a slow node never holds the writer. A method
+// whose node fails is dropped when the methods were the defaults (the
+// shopper still pays on chain) and fails the request with 503 unavailable
+// when the request named it.
+func (s *Service) bolt11s(ctx context.Context, inv *invoice.Invoice, explicit bool) ([]store.LightningInvoice, error) {
+	var rows []store.LightningInvoice
+	kept := inv.Methods[:0:0]
+	for _, m := range inv.Methods {
+		if m.Kind != invoice.KindLightning {
+			kept = append(kept, m)
+			continue
+		}
+		ln, ok := s.d.Lightning[m.Chain]
+		var b BOLT11
+		err := fmt.Errorf("no lightning node for chain %s", m.Chain)
+		if ok {
+			memo := inv.Description
+			if memo == "" {
+				memo = "payd " + inv.ID
+			}
+			if len(memo) > 600 {
+				memo = memo[:600] // BOLT11 descriptions are limited (639 bytes)
+			}
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			b, err = ln.CreateInvoice(cctx, m.AmountDue, memo, inv.ExpiresAt.Sub(inv.CreatedAt))
+			cancel()
+		}
+		if err != nil {
+			if explicit || len(inv.Methods) == 1 {
+				return nil, &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Field: "methods",
+					Message: fmt.Sprintf("%s is unavailable: the Lightning node did not create an invoice", m.Method)}
+			}
+			s.d.Log.Warn("lightning invoice not created; method left out", "method", m.Method, "invoice", inv.ID, "err", err)
+			continue
+		}
+		m.Address = b.PaymentRequest
+		kept = append(kept, m)
+		rows = append(rows, store.LightningInvoice{Chain: m.Chain, PaymentHash: b.PaymentHash, InvoiceID: inv.ID, Method: m.Method,
+			PaymentRequest: b.PaymentRequest, AddIndex: b.AddIndex, CreatedAt: inv.CreatedAt})
+	}
+	if len(kept) == 0 {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Field: "methods", Message: "no payment method is available"}
+	}
+	inv.Methods = kept
+	return rows, nil
 }

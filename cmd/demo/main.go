@@ -142,6 +142,19 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 	usdc := evm.DeployToken(6)
 	d.say("deployed a demo USDC (6 decimals) at %s", usdc)
 
+	// Lightning when lnd is installed (scripts/install-tools.sh lnd): two
+	// lnd nodes on their own btcd, the payer with a channel to the merchant.
+	var ln *testnode.Lightning
+	if cache, err := testnode.CacheDir(); err == nil {
+		if _, err := os.Stat(filepath.Join(cache, "bin", "lnd")); err == nil {
+			d.say("starting two lnd nodes (merchant, payer) on a btcd with TLS and opening a channel …")
+			ln = testnode.StartLightning(d, 1_000_000)
+			d.say("lnd merchant %s, payer %s: channel active", short(ln.Merchant.PubKey), short(ln.Payer.PubKey))
+		} else {
+			d.say("lnd is not installed (scripts/install-tools.sh lnd): no Lightning in this demo")
+		}
+	}
+
 	btcKey, evmKey, err := testnode.ThrowAwayWallet()
 	if err != nil {
 		return err
@@ -185,6 +198,17 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 		"PAYD_CHAINS_ETHEREUM_XPUB="+evmKey,
 		"PAYD_DEMO_USDC_CONTRACT="+usdc,
 	)
+	if ln != nil {
+		env = append(env,
+			"PAYD_CHAINS_LIGHTNING_TYPE=lightning",
+			"PAYD_CHAINS_LIGHTNING_NETWORK=regtest",
+			"PAYD_CHAINS_LIGHTNING_RPC_URL="+ln.Merchant.RESTURL,
+			"PAYD_CHAINS_LIGHTNING_TLS_CERT="+ln.Merchant.TLSCert,
+			"PAYD_CHAINS_LIGHTNING_MACAROON="+ln.Merchant.InvoiceMacaroon,
+			"PAYD_CHAINS_LIGHTNING_READONLY_MACAROON="+ln.Merchant.ReadonlyMacaroon,
+			"PAYD_CHAINS_LIGHTNING_POLL_INTERVAL=1s",
+		)
+	}
 	key, err := runPayd(bin, env, "apikey", "create", "--demo", "--name", "demo")
 	if err != nil {
 		return fmt.Errorf("payd apikey create: %w", err)
@@ -255,6 +279,26 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 	d.say("BTC invoice  %s: pay %s BTC to %s\n           checkout: %s", btcInv.ID, btcInv.Methods[0].AmountDue, btcInv.Methods[0].Address, btcInv.CheckoutURL)
 	d.say("USDC invoice %s: pay %s USDC to %s\n           checkout: %s", usdcInv.ID, usdcInv.Methods[0].AmountDue, usdcInv.Methods[0].Address, usdcInv.CheckoutURL)
 
+	var lnInv inv
+	if ln != nil {
+		if err := d.api("POST", "/v1/invoices", map[string]any{"amount": "0.0002", "currency": "BTC", "methods": []string{"bitcoin/btc", "lightning/btc"},
+			"order_id": "demo-ln", "description": "Demo: 1 × payd mug (Lightning)"}, &lnInv); err != nil {
+			return fmt.Errorf("create Lightning invoice: %w", err)
+		}
+		var bolt11, due string
+		for _, m := range lnInv.Methods {
+			if m.Method == "lightning/btc" {
+				bolt11, due = m.Address, m.AmountDue
+			}
+		}
+		d.say("Lightning invoice %s: one unified QR (BIP21 with lightning=) for %s BTC\n           BOLT11 %s\n           checkout: %s",
+			lnInv.ID, due, short(bolt11), lnInv.CheckoutURL)
+		if err := ln.Payer.PayErr(bolt11); err != nil {
+			return fmt.Errorf("pay the Lightning invoice: %w", err)
+		}
+		d.say("paid the Lightning invoice from the payer's lnd over the channel")
+	}
+
 	sats, err := decimalUnits(btcInv.Methods[0].AmountDue, 8)
 	if err != nil {
 		return err
@@ -287,13 +331,16 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 			return nil
 		}
 		d.mu.Lock()
-		done := d.settled[btcInv.ID] && d.settled[usdcInv.ID]
+		done := d.settled[btcInv.ID] && d.settled[usdcInv.ID] && (ln == nil || d.settled[lnInv.ID])
 		d.mu.Unlock()
 		if done {
 			break
 		}
 	}
-	d.say("both invoices settled in %.1fs. Open the checkout pages:\n           %s\n           %s", time.Since(d.start).Seconds(), btcInv.CheckoutURL, usdcInv.CheckoutURL)
+	d.say("the invoices settled in %.1fs. Open the checkout pages:\n           %s\n           %s", time.Since(d.start).Seconds(), btcInv.CheckoutURL, usdcInv.CheckoutURL)
+	if ln != nil {
+		d.say("           %s (Lightning, paid)", lnInv.CheckoutURL)
+	}
 	d.say("follow them in the %s", dashboardLine)
 	if exitWhenDone {
 		return nil

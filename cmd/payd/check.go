@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/payd/payd/config"
 )
 
 func init() {
@@ -29,6 +32,12 @@ func init() {
 				var failed []error
 				for _, name := range cfg.ChainNames() {
 					ch := cfg.Chains[name]
+					if ch.Type == "lightning" {
+						if err := checkLightning(cmd.Context(), out, name, ch, offline, timeout, log); err != nil {
+							failed = append(failed, err)
+						}
+						continue
+					}
 					d, err := newDeriver(ch)
 					if err != nil {
 						failed = append(failed, fmt.Errorf("chains.%s.xpub: %w", name, err))
@@ -76,4 +85,33 @@ func init() {
 		cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for each node")
 		return cmd
 	})
+}
+
+// checkLightning builds the Lightning backend (refusing an admin macaroon)
+// and, online, prints the node's alias, pubkey and inbound liquidity.
+func checkLightning(ctx context.Context, out io.Writer, name string, ch config.Chain, offline bool, timeout time.Duration, log *slog.Logger) error {
+	n, err := newBackend(name, ch, log)
+	if err != nil {
+		fmt.Fprintf(out, "%s: REFUSED: %v\n", name, err)
+		return err
+	}
+	if offline {
+		fmt.Fprintf(out, "%s: macaroon ok (invoices only)\n", name)
+		return nil
+	}
+	ln := n.(lnNode)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	info, liq, err := ln.Check(cctx)
+	if err != nil {
+		fmt.Fprintf(out, "%s: node UNREACHABLE or misconfigured: %v\n", name, err)
+		return fmt.Errorf("chains.%s: node %s: %w", name, redactURL(ch.RPCURL), err)
+	}
+	fmt.Fprintf(out, "%s: lnd ok, alias %q, pubkey %s, network %s, synced %t\n", name, info.Alias, info.PubKey, info.Network(), info.SyncedToChain)
+	fmt.Fprintf(out, "  %s/btc: %d active channels, inbound liquidity %d sats (largest channel %d sats)\n",
+		name, liq.ActiveChannels, liq.Inbound, liq.MaxInbound)
+	if !info.SyncedToChain || liq.Inbound <= 0 {
+		return fmt.Errorf("chains.%s: lnd cannot receive yet (synced %t, inbound %d sats)", name, info.SyncedToChain, liq.Inbound)
+	}
+	return nil
 }

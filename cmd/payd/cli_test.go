@@ -77,7 +77,7 @@ chains:
 		{"evm without chain id", strings.Replace(evm(""), "chain_id: 1", "chain_id: 0", 1),
 			[]string{"chains.ethereum.chain_id: is missing"}},
 		{"unknown key", goodBitcoin + "    confirmation: 3\n", []string{"chains.bitcoin.confirmation: unknown key"}},
-		{"unknown type", strings.Replace(goodBitcoin, "type: bitcoin", "type: litecoin", 1), []string{`chains.bitcoin.type: is "litecoin"; use bitcoin or evm`}},
+		{"unknown type", strings.Replace(goodBitcoin, "type: bitcoin", "type: litecoin", 1), []string{`chains.bitcoin.type: is "litecoin"; use bitcoin, evm or lightning`}},
 		{"no chains", "log:\n  level: info\n", []string{"chains: no chain is configured"}},
 		{"malformed yaml", "chains: [\n", []string{"is not valid YAML"}},
 		{"bad duration", goodBitcoin + "invoices:\n  expires_in: soon\n", []string{"expires_in"}},

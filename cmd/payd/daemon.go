@@ -17,6 +17,7 @@ import (
 	"github.com/payd/payd/chain"
 	"github.com/payd/payd/chain/bitcoin"
 	"github.com/payd/payd/chain/evm"
+	"github.com/payd/payd/chain/lightning"
 	"github.com/payd/payd/checkout"
 	"github.com/payd/payd/config"
 	"github.com/payd/payd/internal/metrics"
@@ -45,13 +46,17 @@ type daemon struct {
 	mem      *memoryTuner
 	srv      *http.Server
 	ln       net.Listener
+	// lightning are the Lightning backends (also in backends); cancel
+	// wakes the loop that cancels the BOLT11 of expired invoices.
+	lightning []*lightning.Backend
+	cancel    chan struct{}
 }
 
 // maxLag is how many blocks a chain may trail its node and still be ready.
 const maxLag = 3
 
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, backends: map[string]node{}, metrics: metrics.New()}
+	d := &daemon{cfg: cfg, log: log, backends: map[string]node{}, metrics: metrics.New(), cancel: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil && d.db != nil {
 			d.db.Close()
@@ -68,6 +73,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 
 	derivers := map[string]service.Deriver{}
+	invoicers := map[string]service.Invoicer{}
 	for _, name := range cfg.ChainNames() {
 		ch := cfg.Chains[name]
 		b, err := newBackend(name, ch, log)
@@ -78,6 +84,11 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 			return nil, err
 		}
 		d.backends[name] = b
+		if ln, ok := b.(lnNode); ok {
+			invoicers[name] = invoicer{ln.Backend}
+			d.lightning = append(d.lightning, ln.Backend)
+			continue
+		}
 		dv, err := newDeriver(ch)
 		if err != nil {
 			return nil, fmt.Errorf("chains.%s.xpub: %w", name, err)
@@ -135,7 +146,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		BaseURL: baseURL, Spreads: cfg.Rates.Spreads,
 		Refunds: service.RefundConfig{ClaimTTL: cfg.Refunds.ClaimTTL, FeeTarget: cfg.Refunds.FeeTarget, FallbackFeeRate: cfg.Refunds.FallbackFeeRate},
 	}, service.Deps{
-		DB: d.db, Rates: d.rates, Derivers: derivers, RefundChains: refundChains(cfg, d.backends),
+		DB: d.db, Rates: d.rates, Derivers: derivers, RefundChains: refundChains(cfg, d.backends), Lightning: invoicers,
 		Watch: func(chainName string, addrs ...string) {
 			if b, ok := d.backends[chainName]; ok {
 				b.Watch(addrs...)
@@ -202,7 +213,8 @@ func checkNode(ctx context.Context, name string, b node, log *slog.Logger) error
 		return nil
 	}
 	var ce *evm.CheckError
-	if errors.Is(err, bitcoin.ErrWrongNetwork) || errors.Is(err, bitcoin.ErrAuth) || errors.As(err, &ce) {
+	if errors.Is(err, bitcoin.ErrWrongNetwork) || errors.Is(err, bitcoin.ErrAuth) || errors.As(err, &ce) ||
+		errors.Is(err, lightning.ErrWrongNetwork) || errors.Is(err, lightning.ErrAuth) {
 		return fmt.Errorf("chains.%s: %w", name, err)
 	}
 	log.Warn("node not reachable yet; starting anyway", "chain", name, "err", err)
@@ -221,6 +233,17 @@ func (d *daemon) notify(evs []invoice.Event) {
 		d.metrics.ObserveEvent(e)
 	}
 	d.expirer.Wake()
+	if len(d.lightning) > 0 {
+		for _, e := range evs {
+			if e.Type == invoice.EventExpired || e.Type == invoice.EventInvalid {
+				select {
+				case d.cancel <- struct{}{}:
+				default:
+				}
+				break
+			}
+		}
+	}
 }
 
 // ready lists why payd is not ready: database, and every chain's node
@@ -238,6 +261,9 @@ func (d *daemon) ready(ctx context.Context) []string {
 	for _, n := range names {
 		st := d.backends[n].Status()
 		d.metrics.SetChain(n, st.TipHeight, st.Processed, st.Ready)
+		if ln, ok := d.backends[n].(lnNode); ok {
+			d.metrics.SetInbound(n, ln.Liquidity().Inbound)
+		}
 		switch {
 		case !st.Ready:
 			reasons = append(reasons, fmt.Sprintf("chain %s: %s", n, orDefault(st.Reason, "not ready")))
@@ -269,6 +295,9 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Go("claims", log, func() error { return expireClaims(partsCtx, d.svc, log) })
 	g.Go("gap", log, func() error { return newGapWatch(d.cfg, d.db, d.metrics, log).Run(partsCtx) })
 	g.Go("memory", log, func() error { return d.mem.Run(partsCtx) })
+	if len(d.lightning) > 0 {
+		g.Go("lightning-cancel", log, func() error { return d.cancelLoop(partsCtx) })
+	}
 	var wg sync.WaitGroup
 	for _, w := range d.watchers {
 		wg.Add(1)

@@ -52,6 +52,9 @@ func newGapWatch(cfg *config.Config, db *store.DB, m *metrics.Metrics, log *slog
 		methods[ms.Chain] = append(methods[ms.Chain], ms.Name)
 	}
 	for _, name := range cfg.ChainNames() {
+		if cfg.Chains[name].Type == "lightning" {
+			continue // no derived addresses: nothing for a wallet to scan
+		}
 		w.chains = append(w.chains, gapChain{name: name, limit: cfg.Chains[name].GapLimit, methods: methods[name]})
 	}
 	return w

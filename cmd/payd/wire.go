@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"time"
 
 	"github.com/payd/payd/chain"
 	"github.com/payd/payd/chain/bitcoin"
 	"github.com/payd/payd/chain/evm"
+	"github.com/payd/payd/chain/lightning"
 	"github.com/payd/payd/config"
 	"github.com/payd/payd/derive"
+	"github.com/payd/payd/service"
 )
 
 // node is a chain backend that can also check its node against the config.
@@ -30,6 +35,24 @@ func (n evmNode) check(ctx context.Context) (chain.BlockRef, error) {
 		return chain.BlockRef{}, err
 	}
 	return n.Tip(ctx)
+}
+
+// lnNode is the merchant's LND behind the chain.Backend interface.
+type lnNode struct{ *lightning.Backend }
+
+func (n lnNode) check(ctx context.Context) (chain.BlockRef, error) {
+	if _, _, err := n.Check(ctx); err != nil {
+		return chain.BlockRef{}, err
+	}
+	return n.Tip(ctx)
+}
+
+// invoicer adapts the Lightning backend to service.Invoicer.
+type invoicer struct{ b *lightning.Backend }
+
+func (i invoicer) CreateInvoice(ctx context.Context, sats *big.Int, memo string, expiry time.Duration) (service.BOLT11, error) {
+	inv, err := i.b.CreateInvoice(ctx, sats, memo, expiry)
+	return service.BOLT11{PaymentRequest: inv.PaymentRequest, PaymentHash: inv.PaymentHash, AddIndex: inv.AddIndex}, err
 }
 
 // newBackend builds the backend of one configured chain.
@@ -61,12 +84,25 @@ func newBackend(name string, ch config.Chain, log *slog.Logger) (node, error) {
 			return nil, fmt.Errorf("chains.%s: %w", name, err)
 		}
 		return evmNode{b}, nil
+	case "lightning":
+		b, err := lightning.New(lightning.Config{
+			Name: name, Asset: "BTC", Network: ch.Network, RESTURL: ch.RPCURL, TLSCertPath: ch.TLSCert,
+			MacaroonPath: ch.Macaroon, ReadonlyMacaroonPath: ch.ReadonlyMacaroon, PollInterval: ch.PollInterval,
+		}, log)
+		if err != nil {
+			return nil, fmt.Errorf("chains.%s: %w", name, err)
+		}
+		return lnNode{b}, nil
 	}
 	return nil, fmt.Errorf("chains.%s.type: unknown type %q", name, ch.Type)
 }
 
-// newDeriver parses a chain's watch-only key.
+// newDeriver parses a chain's watch-only key (none for Lightning: the
+// node's own wallet receives).
 func newDeriver(ch config.Chain) (derive.Deriver, error) {
+	if ch.Type == "lightning" {
+		return nil, errors.New("a lightning chain has no addresses to derive: each invoice gets a BOLT11 from LND")
+	}
 	if ch.Type == "evm" {
 		return derive.ParseEVM(ch.XPub)
 	}

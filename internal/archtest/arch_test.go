@@ -19,7 +19,7 @@ var layer = map[string]int{
 	"invoice": 0, "derive": 0, "refund": 0, "chain": 0, "internal/httpx": 0, "internal/ratelimit": 0, "internal/metrics": 0, "internal/clock": 0,
 	// adapters
 	"internal/apikey": 1,
-	"chain/bitcoin":   2, "chain/evm": 2, "store": 2, "rates": 2, "config": 2,
+	"chain/bitcoin":   2, "chain/evm": 2, "chain/lightning": 2, "store": 2, "rates": 2, "config": 2,
 	// orchestrators
 	"watcher": 3, "service": 3, "webhook": 3,
 	// delivery

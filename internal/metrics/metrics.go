@@ -28,6 +28,7 @@ type Metrics struct {
 	lag        *prometheus.GaugeVec     // payd_chain_lag_blocks{chain}
 	up         *prometheus.GaugeVec     // payd_chain_up{chain}
 	gap        *prometheus.GaugeVec     // payd_address_gap{method}
+	inbound    *prometheus.GaugeVec     // payd_lightning_inbound_sats{chain}
 
 	// the merchant console (package dashboard)
 	consoleFail *prometheus.CounterVec // payd_console_login_failures_total{reason}
@@ -82,6 +83,10 @@ func New() *Metrics {
 			Name: "payd_chain_up",
 			Help: "1 when the chain's node is reachable and within max_lag, else 0.",
 		}, []string{"chain"}),
+		inbound: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "payd_lightning_inbound_sats",
+			Help: "Inbound capacity of the Lightning node's active channels, in satoshis.",
+		}, []string{"chain"}),
 		gap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "payd_address_gap",
 			Help: "Consecutive handed-out addresses without a payment, by payment method.",
@@ -100,7 +105,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.events, m.invoices, m.payments, m.deliveries, m.delivDur, m.httpDur,
-		m.tip, m.processed, m.lag, m.up, m.gap,
+		m.tip, m.processed, m.lag, m.up, m.gap, m.inbound,
 	)
 	return m
 }
@@ -262,4 +267,12 @@ func (m *Metrics) SetGap(method string, n int) {
 		return
 	}
 	m.gap.WithLabelValues(method).Set(float64(n))
+}
+
+// SetInbound publishes a Lightning node's inbound capacity in sats.
+func (m *Metrics) SetInbound(chain string, sats int64) {
+	if m == nil {
+		return
+	}
+	m.inbound.WithLabelValues(chain).Set(float64(sats))
 }

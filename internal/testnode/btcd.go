@@ -2,6 +2,8 @@ package testnode
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -47,6 +49,8 @@ type Btcd struct {
 	P2PAddr string
 	// DataDir is the node's data directory.
 	DataDir string
+	// RPCCert is the PEM file of the RPC server's certificate (TLS only).
+	RPCCert string
 	// Params are the regtest chain parameters.
 	Params *chaincfg.Params
 
@@ -56,7 +60,8 @@ type Btcd struct {
 	script []byte          // its pkScript
 	client *http.Client
 
-	id atomic.Int64
+	id   atomic.Int64
+	opts BtcdOptions
 
 	mu    sync.Mutex // guards utxos and sent
 	utxos []harnessUTXO
@@ -84,7 +89,21 @@ const harnessFee = 2000
 // ports, mines 101+ blocks to the harness key and splits a matured coinbase
 // into many outputs so tests can make many payments. The node stops at test
 // cleanup.
-func StartBtcd(t TB) *Btcd {
+func StartBtcd(t TB) *Btcd { return StartBtcdWith(t, BtcdOptions{}) }
+
+// BtcdOptions tune StartBtcdWith.
+type BtcdOptions struct {
+	// TLS serves RPC over TLS with a generated certificate (RPCCert) instead
+	// of --notls: lnd's btcd backend only connects over TLS.
+	TLS bool
+	// Blocks is how many blocks to mine before the harness splits its
+	// coinbase (default 110). lnd needs segwit active, which btcd's regtest
+	// activates by BIP9 signalling at height 432: use 500 for lnd.
+	Blocks int
+}
+
+// StartBtcdWith is StartBtcd with options.
+func StartBtcdWith(t TB, o BtcdOptions) *Btcd {
 	t.Helper()
 	bin := MustBin(t, "btcd")
 	key, err := btcec.NewPrivateKey()
@@ -110,6 +129,7 @@ func StartBtcd(t TB) *Btcd {
 		script: script,
 		client: &http.Client{Timeout: 60 * time.Second},
 		sent:   map[string]sentTx{},
+		opts:   o,
 	}
 	// Other tests on this machine pick free ports too: a port taken between
 	// FreePort and btcd binding it means a retry on fresh ports.
@@ -138,6 +158,14 @@ func (b *Btcd) start(bin, dir string) error {
 	}
 	b.RPCURL = fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
 	b.WSURL = fmt.Sprintf("ws://127.0.0.1:%d/ws", rpcPort)
+	tlsArgs := []string{"--notls"}
+	b.client.Transport = nil
+	if b.opts.TLS {
+		b.RPCURL = fmt.Sprintf("https://127.0.0.1:%d", rpcPort)
+		b.WSURL = fmt.Sprintf("wss://127.0.0.1:%d/ws", rpcPort)
+		b.RPCCert = filepath.Join(dir, "rpc.cert")
+		tlsArgs = []string{"--rpccert=" + b.RPCCert, "--rpckey=" + filepath.Join(dir, "rpc.key")}
+	}
 	b.P2PAddr = fmt.Sprintf("127.0.0.1:%d", p2pPort)
 	b.DataDir = filepath.Join(dir, "data")
 	conf := filepath.Join(dir, "btcd.conf")
@@ -150,16 +178,16 @@ func (b *Btcd) start(bin, dir string) error {
 		return err
 	}
 	cmd := exec.Command(bin,
-		"--regtest", "--notls",
-		"--rpcuser="+b.User, "--rpcpass="+b.Pass,
-		fmt.Sprintf("--rpclisten=127.0.0.1:%d", rpcPort),
-		"--listen="+b.P2PAddr,
-		"--miningaddr="+b.addr.EncodeAddress(),
-		"--txindex", "--nostalldetect",
-		"--datadir="+b.DataDir,
-		"--logdir="+filepath.Join(dir, "logs"),
-		"--configfile="+conf,
-	)
+		append(append([]string{"--regtest"}, tlsArgs...),
+			"--rpcuser="+b.User, "--rpcpass="+b.Pass,
+			fmt.Sprintf("--rpclisten=127.0.0.1:%d", rpcPort),
+			"--listen="+b.P2PAddr,
+			"--miningaddr="+b.addr.EncodeAddress(),
+			"--txindex", "--nostalldetect",
+			"--datadir="+b.DataDir,
+			"--logdir="+filepath.Join(dir, "logs"),
+			"--configfile="+conf,
+		)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -178,6 +206,15 @@ func (b *Btcd) start(bin, dir string) error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		if b.opts.TLS && b.client.Transport == nil {
+			// btcd writes its certificate at start; trust only it.
+			if pem, err := os.ReadFile(b.RPCCert); err == nil && len(pem) > 0 {
+				pool := x509.NewCertPool()
+				if pool.AppendCertsFromPEM(pem) {
+					b.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+				}
+			}
+		}
 		_, err := b.RPC("getblockcount")
 		if err == nil {
 			break
@@ -202,7 +239,11 @@ func (b *Btcd) start(bin, dir string) error {
 // coinbase into 50 confirmed outputs.
 func (b *Btcd) fund() {
 	b.t.Helper()
-	b.Generate(110)
+	blocks := b.opts.Blocks
+	if blocks < 110 {
+		blocks = 110
+	}
+	b.Generate(blocks)
 	b.mu.Lock()
 	u, value := b.pickLocked(45 * btcutil.SatoshiPerBitcoin)
 	if value == 0 {

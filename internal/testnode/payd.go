@@ -174,6 +174,45 @@ type PaydOptions struct {
 	// BTCKey and EVMKey replace the throw-away wallet's keys (a test that
 	// signs refunds holds the seed).
 	BTCKey, EVMKey string
+	// Chains, when set, replaces the generated chains: section's entries
+	// (indented two spaces; see LightningChains). The stack's nodes are
+	// then not used.
+	Chains string
+}
+
+// LightningChains is a chains: section with the merchant lnd as chain
+// "lightning" (invoice + readonly macaroons) and, when btc is not nil, btc
+// (a --notls btcd) as chain "bitcoin" with a fresh throw-away key.
+func LightningChains(t TB, l *Lightning, btc *Btcd) string {
+	t.Helper()
+	m := l.Merchant
+	s := fmt.Sprintf(`  lightning:
+    type: lightning
+    network: regtest
+    rpc_url: %s
+    tls_cert: %s
+    macaroon: %s
+    readonly_macaroon: %s
+    poll_interval: 200ms
+`, m.RESTURL, m.TLSCert, m.InvoiceMacaroon, m.ReadonlyMacaroon)
+	if btc != nil {
+		key, _, err := ThrowAwayWallet()
+		if err != nil {
+			t.Fatalf("wallet: %v", err)
+		}
+		s += fmt.Sprintf(`  bitcoin:
+    type: bitcoin
+    network: regtest
+    rpc_url: %s
+    ws_url: %s
+    rpc_user: %s
+    rpc_password: %s
+    xpub: %s
+    confirmations: 1
+    poll_interval: 200ms
+`, btc.RPCURL, btc.WSURL, btc.User, btc.Pass, key)
+	}
+	return s
 }
 
 // StartPayd writes a config for the stack with a fresh throw-away wallet,
@@ -203,34 +242,22 @@ func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	if o.EVMConfirmations == 0 {
 		o.EVMConfirmations = 1
 	}
-	btcRPC, evmRPC, btcWS, evmWS := s.BTC.RPCURL, s.EVM.HTTPURL, s.BTC.WSURL, s.EVM.WSURL
-	if o.BTCRPCURL != "" {
-		btcRPC = o.BTCRPCURL
-	}
-	if o.EVMRPCURL != "" {
-		evmRPC = o.EVMRPCURL
-	}
 	wsLine := func(u string) string {
 		if o.NoWS {
 			return ""
 		}
 		return "\n    ws_url: " + u
 	}
-	dir := t.TempDir()
-	p := &Payd{t: t, bin: PaydBin(t), Dir: dir, Config: filepath.Join(dir, "payd.yaml"),
-		URL: fmt.Sprintf("http://127.0.0.1:%d", port), Log: filepath.Join(dir, "payd.log")}
-	cfg := fmt.Sprintf(`server:
-  listen: 127.0.0.1:%d
-  public_url: %s
-%sdatabase:
-  path: %s
-log:
-  level: debug
-invoices:
-  expires_in: %s
-  monitoring_window: 1h
-chains:
-  bitcoin:
+	chains := o.Chains
+	if chains == "" {
+		btcRPC, evmRPC, btcWS, evmWS := s.BTC.RPCURL, s.EVM.HTTPURL, s.BTC.WSURL, s.EVM.WSURL
+		if o.BTCRPCURL != "" {
+			btcRPC = o.BTCRPCURL
+		}
+		if o.EVMRPCURL != "" {
+			evmRPC = o.EVMRPCURL
+		}
+		chains = fmt.Sprintf(`  bitcoin:
     type: bitcoin
     network: regtest
     rpc_url: %s%s
@@ -250,16 +277,31 @@ chains:
       - symbol: USDC
         contract: "%s"
         decimals: 6
-rates:
+`, btcRPC, wsLine(btcWS), s.BTC.User, s.BTC.Pass, btcKey, o.BTCConfirmations,
+			s.EVM.ChainID, evmRPC, wsLine(evmWS), evmKey, o.EVMConfirmations, s.USDC)
+	}
+	dir := t.TempDir()
+	p := &Payd{t: t, bin: PaydBin(t), Dir: dir, Config: filepath.Join(dir, "payd.yaml"),
+		URL: fmt.Sprintf("http://127.0.0.1:%d", port), Log: filepath.Join(dir, "payd.log")}
+	cfg := fmt.Sprintf(`server:
+  listen: 127.0.0.1:%d
+  public_url: %s
+%sdatabase:
+  path: %s
+log:
+  level: debug
+invoices:
+  expires_in: %s
+  monitoring_window: 1h
+chains:
+%srates:
   sources: [static]
   static:
     btc/usd: "60000"
     eth/usd: "3000"
 checkout:
   store_name: payd test
-%s`, port, p.URL, o.ServerYAML, filepath.Join(dir, "payd.db"), o.ExpiresIn,
-		btcRPC, wsLine(btcWS), s.BTC.User, s.BTC.Pass, btcKey, o.BTCConfirmations,
-		s.EVM.ChainID, evmRPC, wsLine(evmWS), evmKey, o.EVMConfirmations, s.USDC, o.ExtraYAML)
+%s`, port, p.URL, o.ServerYAML, filepath.Join(dir, "payd.db"), o.ExpiresIn, chains, o.ExtraYAML)
 	if !strings.Contains(o.ExtraYAML, "webhooks:") {
 		cfg += "webhooks:\n  allow_private: true\n"
 	}

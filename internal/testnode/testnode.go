@@ -1,5 +1,5 @@
 // Package testnode starts the real local nodes payd's integration tests, the demo
-// and the benchmarks run against: btcd in regtest, anvil and geth --dev. The
+// and the benchmarks run against: btcd in regtest, anvil, geth --dev and lnd (two nodes on btcd with a channel). The
 // binaries are installed (pinned) into the repo's .cache/bin by
 // scripts/install-tools.sh, which Bin runs on demand. A node that cannot be
 // had fails the test; it never skips.
@@ -60,7 +60,7 @@ func CacheDir() (string, error) {
 	return filepath.Join(root, ".cache"), nil
 }
 
-// Bin returns the path of tool (btcd, btcctl, anvil, geth), installing it with
+// Bin returns the path of tool (btcd, btcctl, anvil, geth, lnd, lncli), installing it with
 // scripts/install-tools.sh when missing.
 func Bin(tool string) (string, error) {
 	installMu.Lock()
@@ -78,8 +78,11 @@ func Bin(tool string) (string, error) {
 		return "", err
 	}
 	installer := tool
-	if tool == "btcctl" {
+	switch tool {
+	case "btcctl":
 		installer = "btcd"
+	case "lncli":
+		installer = "lnd"
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "install-tools.sh"), installer)
 	cmd.Env = append(os.Environ(), "PAYD_CACHE="+cache)
@@ -152,4 +155,33 @@ func startProcess(t TB, cmd *exec.Cmd, logPath string) {
 			<-done
 		}
 	})
+}
+
+// NodeModules returns the node_modules directory holding the npm package
+// pkg that scripts/install-tools.sh installs under tool (e.g. tool
+// "bolt11", pkg "light-bolt11-decoder"), installing it when missing.
+func NodeModules(tool, pkg string) (string, error) {
+	installMu.Lock()
+	defer installMu.Unlock()
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, "npm", "node_modules")
+	if _, err := os.Stat(filepath.Join(dir, pkg, "package.json")); err == nil {
+		return dir, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "install-tools.sh"), tool)
+	cmd.Env = append(os.Environ(), "PAYD_CACHE="+cache)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("testnode: install %s: %v\n%s", tool, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pkg, "package.json")); err != nil {
+		return "", fmt.Errorf("testnode: npm package %s still missing after install: %v", pkg, err)
+	}
+	return dir, nil
 }
