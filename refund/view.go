@@ -49,8 +49,8 @@ type View struct {
 // ViewOptions say how to render a refund.
 type ViewOptions struct {
 	BaseURL string // public base URL, for claim_url and psbt_url
-	// ClaimPage says /r/{id} is served, so claim_url is shown (not yet:
-	// docs/refunds.md "Claim link").
+	// ClaimPage says /r/{id} is served, so claim_url is shown
+	// (docs/refunds.md "Claim link").
 	ClaimPage bool
 	// Public leaves out what the claim page must not show: the reason,
 	// inputs, change, the PSBT and, once given, the address itself is

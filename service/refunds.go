@@ -72,6 +72,9 @@ type RefundConfig struct {
 	// FallbackFeeRate in sat/vB is used when the node has no estimate
 	// (default 2).
 	FallbackFeeRate int64
+	// ClaimPage says the claim page /r/{id} is served (cmd/payd mounts
+	// checkout's), so refunds awaiting an address show claim_url.
+	ClaimPage bool
 }
 
 // RefundRequest is POST /v1/invoices/{id}/refunds.
@@ -131,7 +134,7 @@ const (
 
 // RefundViewOptions returns how refunds are rendered.
 func (s *Service) RefundViewOptions() refund.ViewOptions {
-	return refund.ViewOptions{BaseURL: s.cfg.BaseURL}
+	return refund.ViewOptions{BaseURL: s.cfg.BaseURL, ClaimPage: s.cfg.Refunds.ClaimPage}
 }
 
 func (s *Service) refundCfg() RefundConfig {
@@ -466,6 +469,9 @@ func (s *Service) prepareRefund(ctx context.Context, c RefundChain, inv *invoice
 			}
 		}
 	case invoice.KindEVM:
+		if err := s.checkNotOurs(ctx, r.Chain, addr); err != nil {
+			return nil, err
+		}
 		tx, err := s.evmTx(ctx, c, r, addr)
 		if err != nil {
 			return nil, err
