@@ -192,12 +192,14 @@ func (ch *claimHandler) servePost(w http.ResponseWriter, r *http.Request) {
 		ch.seeOther(w, r, rf.ID)
 		return
 	}
+	// A refused form is the page again with its message, 200 like any page
+	// (a 4xx would be a console error in the shopper's browser).
 	if !hmac.Equal([]byte(r.PostForm.Get("token")), []byte(ch.token(rf))) {
-		ch.renderClaim(w, r, loc, rf, http.StatusBadRequest, addr, loc.T("claim_stale_form"))
+		ch.renderClaim(w, r, loc, rf, http.StatusOK, addr, loc.T("claim_stale_form"))
 		return
 	}
 	if addr == "" {
-		ch.renderClaim(w, r, loc, rf, http.StatusBadRequest, "", loc.T("addr_required"))
+		ch.renderClaim(w, r, loc, rf, http.StatusOK, "", loc.T("addr_required"))
 		return
 	}
 	_, err := ch.c.ProvideAddress(r.Context(), rf.ID, addr)
@@ -207,7 +209,7 @@ func (ch *claimHandler) servePost(w http.ResponseWriter, r *http.Request) {
 		ch.h.log.Info("refund address given on the claim page", "refund", rf.ID)
 		ch.seeOther(w, r, rf.ID)
 	case errors.As(err, &se) && se.Field == "address":
-		ch.renderClaim(w, r, loc, rf, http.StatusUnprocessableEntity, addr, addressProblem(loc, se.Message, rf))
+		ch.renderClaim(w, r, loc, rf, http.StatusOK, addr, addressProblem(loc, se.Message, rf))
 	case errors.As(err, &se) && se.Code == "conflict":
 		// expired or changed meanwhile: the page tells its state
 		ch.seeOther(w, r, rf.ID)

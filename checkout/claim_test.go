@@ -211,14 +211,14 @@ func TestClaimPageSubmit(t *testing.T) {
 		status  int
 		want    string
 	}{
-		{"mainnet address on regtest", awaiting, "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "", nil, 422, "This address is for another network. Give an address for BTC on Bitcoin regtest."},
-		{"bad bech32 checksum", awaiting, string(bad), "", nil, 422, "its checksum does not match"},
-		{"payd's own deposit address", awaiting, ownAddr, "", nil, 422, "the store&#39;s own payment address"},
-		{"not an address", awaiting, xssText, "", nil, 422, "This is not a valid address for BTC on Bitcoin regtest."},
-		{"empty", awaiting, "  ", "", nil, 400, "Enter your address."},
-		{"EIP-55 mixed case error", evmClaimID, "0x" + strings.Repeat("Ab", 20), "", nil, 422, "checksum (EIP-55)"},
-		{"bitcoin address on an EVM refund", evmClaimID, goodAddr, "", nil, 422, "This is not a valid address for ETH on Ethereum."},
-		{"stale or forged token", awaiting, goodAddr, "forged", nil, 400, "The form was out of date"},
+		{"mainnet address on regtest", awaiting, "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "", nil, 200, "This address is for another network. Give an address for BTC on Bitcoin regtest."},
+		{"bad bech32 checksum", awaiting, string(bad), "", nil, 200, "its checksum does not match"},
+		{"payd's own deposit address", awaiting, ownAddr, "", nil, 200, "the store&#39;s own payment address"},
+		{"not an address", awaiting, xssText, "", nil, 200, "This is not a valid address for BTC on Bitcoin regtest."},
+		{"empty", awaiting, "  ", "", nil, 200, "Enter your address."},
+		{"EIP-55 mixed case error", evmClaimID, "0x" + strings.Repeat("Ab", 20), "", nil, 200, "checksum (EIP-55)"},
+		{"bitcoin address on an EVM refund", evmClaimID, goodAddr, "", nil, 200, "This is not a valid address for ETH on Ethereum."},
+		{"stale or forged token", awaiting, goodAddr, "forged", nil, 200, "The form was out of date"},
 		{"cross-site post", awaiting, goodAddr, "", []string{"Sec-Fetch-Site", "cross-site"}, 403, "Something went wrong"},
 		{"foreign origin without fetch metadata", awaiting, goodAddr, "", []string{"Sec-Fetch-Site", "", "Origin", "https://evil.example"}, 403, ""},
 		{"unknown refund", "rf_00000000000000000000000000ff", goodAddr, "x", nil, 404, "Refund not found"},
@@ -243,7 +243,7 @@ func TestClaimPageSubmit(t *testing.T) {
 			if r := f.rs[tc.id]; r != nil && r.Status != refund.StatusAwaitingAddress {
 				t.Fatalf("refund became %s", r.Status)
 			}
-			if tc.status == 422 && tc.address != xssText && !strings.Contains(body, `value="`+tc.address+`"`) {
+			if tc.status == 200 && tc.address != xssText && strings.TrimSpace(tc.address) != "" && !strings.Contains(body, `value="`+tc.address+`"`) {
 				t.Errorf("the form does not keep what was typed")
 			}
 		})
@@ -274,7 +274,7 @@ func TestClaimPageSubmit(t *testing.T) {
 		srv, f := newClaimServer(t)
 		tok := formToken(t, srv, evmClaimID)
 		resp, _ := post(t, srv, awaiting, url.Values{"address": {goodAddr}, "token": {tok}})
-		if resp.StatusCode != http.StatusBadRequest || len(f.provided) != 0 {
+		if resp.StatusCode != http.StatusOK || len(f.provided) != 0 {
 			t.Fatalf("another refund's token: %d, provided %v", resp.StatusCode, f.provided)
 		}
 	})
@@ -309,7 +309,7 @@ func TestClaimPageRateLimited(t *testing.T) {
 			t.Fatal("no Retry-After")
 		}
 	}
-	for i, want := range []int{400, 429} {
+	for i, want := range []int{200, 429} {
 		resp, _ := post(t, srv, id, url.Values{"address": {goodAddr}, "token": {"x"}})
 		if resp.StatusCode != want {
 			t.Fatalf("post %d: %d, want %d", i+1, resp.StatusCode, want)

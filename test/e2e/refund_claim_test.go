@@ -85,23 +85,6 @@ func TestRefundClaimPage(t *testing.T) {
 			}
 		})
 	}
-	// Chromium logs each refused form (422) as a failed load: expected here,
-	// exactly one per bad address, nothing else.
-	tb.mu.Lock()
-	var kept []string
-	refused := 0
-	for _, m := range tb.console {
-		if strings.Contains(m, "status of 422") && strings.Contains(m, "/r/"+rf.ID) {
-			refused++
-			continue
-		}
-		kept = append(kept, m)
-	}
-	tb.console = kept
-	tb.mu.Unlock()
-	if refused != 2 {
-		t.Errorf("%d refused forms logged, want 2", refused)
-	}
 	if ids := e.eventIDs(refund.EventAddressProvided); len(ids) != 0 {
 		t.Fatalf("address_provided events after bad addresses: %v", ids)
 	}
