@@ -76,7 +76,7 @@ type claimData struct {
 	Action     string
 	Value      string // what the shopper typed, to correct it
 	Error      string
-	Example    string // placeholder
+	Example    string // placeholder (EVM only)
 }
 
 // RegisterClaims mounts the refund claim page: GET /r/{id} shows the
@@ -308,9 +308,8 @@ func (ch *claimHandler) renderClaim(w http.ResponseWriter, r *http.Request, loc 
 			d.ExpiresAt = *v.ExpiresAt
 			d.ExpiresTxt = rf.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		d.Example = "bc1q…"
 		if rf.ChainKind == invoice.KindEVM {
-			d.Example = "0x…"
+			d.Example = "0x…" // Bitcoin's prefix depends on the network: none
 		}
 	}
 	d.StateTitle = loc.T("claim_state_" + d.State)
