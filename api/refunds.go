@@ -22,7 +22,11 @@ func refundErrs(err error) error {
 }
 
 func (a *API) viewRefund(r *refund.Refund) refund.View {
-	return r.View(refund.ViewOptions{BaseURL: a.d.BaseURL})
+	o := a.d.Refunds.RefundViewOptions()
+	if o.BaseURL == "" {
+		o.BaseURL = a.d.BaseURL
+	}
+	return r.View(o)
 }
 
 func renderRefund(a *API) func(*refund.Refund) ([]byte, error) {

@@ -19,4 +19,10 @@
 // itself, or serve the websocket or the JSON status. Payment links (/l/{id},
 // links.go) are rendered here but made into invoices by a LinkVisitor
 // (service); Register mounts them only when given that handler.
+//
+// The refund claim page (/r/{id}, claim.go) is mounted by RegisterClaims: it
+// shows a refund's public view (refund.ViewOptions.Public: no reason, no
+// invoice, the address masked) and takes the shopper's address through a
+// Claims (service.ProvideAddress), with a per-refund HMAC form token, a
+// Sec-Fetch-Site/Origin check and per-IP limits (docs/refunds.md "Claim link").
 package checkout

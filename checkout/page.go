@@ -26,6 +26,7 @@ type pageData struct {
 	Refresh  int // seconds of the <noscript> meta refresh; 0 = none
 	Langs    []langLink
 	Inv      *invoiceData
+	Claim    *claimData
 	Err      *errorData
 }
 

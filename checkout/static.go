@@ -21,7 +21,7 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pageNames are the pages New must find; each is parsed with layout.html.
-var pageNames = []string{"invoice", "error"}
+var pageNames = []string{"invoice", "error", "claim"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))

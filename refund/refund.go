@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/payd/payd/invoice"
@@ -154,6 +155,9 @@ type Refund struct {
 	Change    *Change
 	PSBT      []byte // serialized PSBT (Bitcoin, once ready)
 	EVM       *EVMTx // EVM, once ready
+	// Transfers are an EVM sweep's transactions, one per deposit address
+	// and asset.
+	Transfers []Transfer
 	TxID      string
 	// BlockHeight and BlockHash: the block holding TxID (0/"" while unconfirmed).
 	BlockHeight           uint64
@@ -189,3 +193,92 @@ const (
 	EventCanceled        = invoice.EventRefundCanceled
 	EventSweepCompleted  = invoice.EventSweepCompleted
 )
+
+// Transfer is one transaction of an EVM sweep: the unsigned transaction
+// that moves one asset (native or a token) out of one deposit address, and
+// what the watcher saw of it.
+type Transfer struct {
+	InvoiceID   string        `json:"invoice_id"`
+	Asset       invoice.Asset `json:"asset"`
+	Token       string        `json:"token,omitempty"`
+	Amount      *big.Int      `json:"amount"` // base units the transaction pays to the sweep's address
+	Tx          EVMTx         `json:"tx"`
+	TxID        string        `json:"txid,omitempty"`
+	BlockHeight uint64        `json:"block_height,omitempty"`
+	BlockHash   string        `json:"block_hash,omitempty"`
+}
+
+// SeenTransfer records a transfer to an EVM sweep's address: the first of
+// the sweep's transfers of that token (native: "") and at most that amount
+// not yet matched, or the one already matched to txid. Once every transfer
+// is mined, the sweep's block is the latest of theirs, so Count completes
+// it when the last one has the confirmations. It reports whether anything
+// changed.
+func SeenTransfer(r *Refund, token string, amount *big.Int, txid string, height uint64, hash string, now time.Time) bool {
+	if r.Status != StatusReady && r.Status != StatusBroadcast {
+		return false
+	}
+	pick := -1
+	for i := range r.Transfers {
+		t := &r.Transfers[i]
+		if !strings.EqualFold(t.Token, token) {
+			continue
+		}
+		if t.TxID == txid {
+			pick = i
+			break
+		}
+		if pick < 0 && t.TxID == "" && t.Amount != nil && amount.Cmp(t.Amount) >= 0 {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		return false
+	}
+	t := &r.Transfers[pick]
+	if t.TxID == txid && t.BlockHash == hash && r.Status == StatusBroadcast {
+		return false
+	}
+	t.TxID, t.BlockHeight, t.BlockHash = txid, height, hash
+	r.Status, r.TxID = StatusBroadcast, txid
+	sweepBlock(r)
+	r.UpdatedAt = now
+	r.Sequence++
+	return true
+}
+
+// UnmineTransfers forgets the block hash of an EVM sweep's transfers after
+// a reorg; it reports whether the sweep held one.
+func UnmineTransfers(r *Refund, hash string, now time.Time) bool {
+	if r.Status != StatusBroadcast {
+		return false
+	}
+	changed := false
+	for i := range r.Transfers {
+		if t := &r.Transfers[i]; t.BlockHash == hash {
+			t.BlockHeight, t.BlockHash = 0, ""
+			changed = true
+		}
+	}
+	if changed {
+		sweepBlock(r)
+		r.UpdatedAt = now
+		r.Sequence++
+	}
+	return changed
+}
+
+// sweepBlock sets an EVM sweep's block: the latest of its transfers' once
+// all are mined, none before.
+func sweepBlock(r *Refund) {
+	r.BlockHeight, r.BlockHash, r.Confirmations = 0, "", 0
+	for _, t := range r.Transfers {
+		if t.BlockHash == "" {
+			r.BlockHeight, r.BlockHash = 0, ""
+			return
+		}
+		if t.BlockHeight >= r.BlockHeight {
+			r.BlockHeight, r.BlockHash = t.BlockHeight, t.BlockHash
+		}
+	}
+}

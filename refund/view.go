@@ -11,46 +11,58 @@ import (
 // View is the refund (or sweep) object of the API and of event payloads.
 // Amounts are decimal strings of the asset ("0.00041234").
 type View struct {
-	ID            string   `json:"id"`
-	Object        Kind     `json:"object"`
-	InvoiceID     string   `json:"invoice_id,omitempty"`
-	Invoices      []string `json:"invoices,omitempty"`
-	Status        Status   `json:"status"`
-	Method        string   `json:"method"`
-	Chain         string   `json:"chain"`
-	Asset         string   `json:"asset"`
-	Amount        string   `json:"amount"`
-	AmountSent    string   `json:"amount_sent"`
-	Fee           string   `json:"fee"`
-	Currency      string   `json:"currency"`
-	CurrencyAmt   string   `json:"currency_amount"`
-	RateMode      RateMode `json:"rate_mode,omitempty"`
-	Rate          string   `json:"rate,omitempty"`
-	Reason        string   `json:"reason,omitempty"`
-	Address       *string  `json:"address"`
-	From          string   `json:"from,omitempty"`
-	FeeRate       int64    `json:"fee_rate,omitempty"`
-	ClaimURL      string   `json:"claim_url,omitempty"`
-	PSBTURL       string   `json:"psbt_url,omitempty"`
-	PSBT          string   `json:"psbt,omitempty"` // base64
-	Inputs        []Input  `json:"inputs,omitempty"`
-	Change        *Change  `json:"change,omitempty"`
-	Transaction   *EVMTx   `json:"transaction,omitempty"`
-	TxID          *string  `json:"txid"`
-	BlockHeight   *uint64  `json:"block_height"`
-	Confirmations int      `json:"confirmations"`
-	ConfsRequired int      `json:"confirmations_required"`
-	CreatedAt     string   `json:"created_at"`
-	ExpiresAt     *string  `json:"expires_at"`
-	CompletedAt   *string  `json:"completed_at"`
-	Sequence      int64    `json:"sequence"`
+	ID            string         `json:"id"`
+	Object        Kind           `json:"object"`
+	InvoiceID     string         `json:"invoice_id,omitempty"`
+	Invoices      []string       `json:"invoices,omitempty"`
+	Status        Status         `json:"status"`
+	Method        string         `json:"method"`
+	Chain         string         `json:"chain"`
+	Asset         string         `json:"asset"`
+	Amount        string         `json:"amount"`
+	AmountSent    string         `json:"amount_sent"`
+	Fee           string         `json:"fee"`
+	Currency      string         `json:"currency"`
+	CurrencyAmt   string         `json:"currency_amount"`
+	RateMode      RateMode       `json:"rate_mode,omitempty"`
+	Rate          string         `json:"rate,omitempty"`
+	Reason        string         `json:"reason,omitempty"`
+	Address       *string        `json:"address"`
+	From          string         `json:"from,omitempty"`
+	FeeRate       int64          `json:"fee_rate,omitempty"`
+	ClaimURL      string         `json:"claim_url,omitempty"`
+	PSBTURL       string         `json:"psbt_url,omitempty"`
+	PSBT          string         `json:"psbt,omitempty"` // base64
+	Inputs        []Input        `json:"inputs,omitempty"`
+	Change        *Change        `json:"change,omitempty"`
+	Transaction   *EVMTx         `json:"transaction,omitempty"`
+	Transactions  []TransferView `json:"transactions,omitempty"`
+	TxID          *string        `json:"txid"`
+	BlockHeight   *uint64        `json:"block_height"`
+	Confirmations int            `json:"confirmations"`
+	ConfsRequired int            `json:"confirmations_required"`
+	CreatedAt     string         `json:"created_at"`
+	ExpiresAt     *string        `json:"expires_at"`
+	CompletedAt   *string        `json:"completed_at"`
+	Sequence      int64          `json:"sequence"`
+}
+
+// TransferView is one transaction of an EVM sweep in the API.
+type TransferView struct {
+	InvoiceID   string  `json:"invoice_id"`
+	Asset       string  `json:"asset"`
+	Token       string  `json:"token,omitempty"`
+	Amount      string  `json:"amount"`
+	Transaction EVMTx   `json:"transaction"`
+	TxID        *string `json:"txid"`
+	BlockHeight *uint64 `json:"block_height"`
 }
 
 // ViewOptions say how to render a refund.
 type ViewOptions struct {
 	BaseURL string // public base URL, for claim_url and psbt_url
-	// ClaimPage says /r/{id} is served, so claim_url is shown (not yet:
-	// docs/refunds.md "Claim link").
+	// ClaimPage says /r/{id} is served, so claim_url is shown
+	// (docs/refunds.md "Claim link").
 	ClaimPage bool
 	// Public leaves out what the claim page must not show: the reason,
 	// inputs, change, the PSBT and, once given, the address itself is
@@ -66,6 +78,18 @@ func (r *Refund) View(o ViewOptions) View {
 		RateMode: r.RateMode, Rate: r.Rate, Reason: r.Reason, From: r.From, FeeRate: r.FeeRate, Inputs: r.Inputs, Change: r.Change,
 		Transaction: r.EVM, Confirmations: r.Confirmations, ConfsRequired: r.ConfirmationsRequired,
 		CreatedAt: invoice.FormatTime(r.CreatedAt), Sequence: r.Sequence}
+	for _, t := range r.Transfers {
+		tv := TransferView{InvoiceID: t.InvoiceID, Asset: t.Asset.Code, Token: t.Token, Amount: invoice.FormatFor(t.Asset, t.Amount), Transaction: t.Tx}
+		if t.TxID != "" {
+			id := t.TxID
+			tv.TxID = &id
+		}
+		if t.BlockHash != "" {
+			h := t.BlockHeight
+			tv.BlockHeight = &h
+		}
+		v.Transactions = append(v.Transactions, tv)
+	}
 	if r.Address != "" {
 		a := r.Address
 		v.Address = &a
@@ -99,6 +123,7 @@ func (r *Refund) View(o ViewOptions) View {
 	}
 	if o.Public {
 		v.Reason, v.Inputs, v.Change, v.PSBT, v.PSBTURL, v.Transaction, v.From, v.FeeRate, v.Rate = "", nil, nil, "", "", nil, "", 0, ""
+		v.Transactions = nil
 		if v.Address != nil {
 			m := Mask(*v.Address)
 			v.Address = &m

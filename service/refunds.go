@@ -47,6 +47,10 @@ type EVMNode interface {
 	Fees(ctx context.Context) (maxFee, tip *big.Int, err error)
 	// EstimateGas estimates a call's gas.
 	EstimateGas(ctx context.Context, from, to string, value *big.Int, data []byte) (uint64, error)
+	// Balance is an address's native balance (wei); TokenBalance its
+	// ERC-20 balance (EVM sweeps).
+	Balance(ctx context.Context, addr string) (*big.Int, error)
+	TokenBalance(ctx context.Context, token, addr string) (*big.Int, error)
 }
 
 // RefundChain is one chain refunds and sweeps can be made on.
@@ -72,6 +76,9 @@ type RefundConfig struct {
 	// FallbackFeeRate in sat/vB is used when the node has no estimate
 	// (default 2).
 	FallbackFeeRate int64
+	// ClaimPage says the claim page /r/{id} is served (cmd/payd mounts
+	// checkout's), so refunds awaiting an address show claim_url.
+	ClaimPage bool
 }
 
 // RefundRequest is POST /v1/invoices/{id}/refunds.
@@ -131,7 +138,7 @@ const (
 
 // RefundViewOptions returns how refunds are rendered.
 func (s *Service) RefundViewOptions() refund.ViewOptions {
-	return refund.ViewOptions{BaseURL: s.cfg.BaseURL}
+	return refund.ViewOptions{BaseURL: s.cfg.BaseURL, ClaimPage: s.cfg.Refunds.ClaimPage}
 }
 
 func (s *Service) refundCfg() RefundConfig {
@@ -466,6 +473,9 @@ func (s *Service) prepareRefund(ctx context.Context, c RefundChain, inv *invoice
 			}
 		}
 	case invoice.KindEVM:
+		if err := s.checkNotOurs(ctx, r.Chain, addr); err != nil {
+			return nil, err
+		}
 		tx, err := s.evmTx(ctx, c, r, addr)
 		if err != nil {
 			return nil, err
@@ -629,6 +639,12 @@ func script(params *chaincfg.Params, addr string) ([]byte, error) {
 // transferSelector is ERC-20 transfer(address,uint256).
 const transferSelector = "a9059cbb"
 
+// transferCall is the calldata of ERC-20 transfer(to, amount).
+func transferCall(to string, amount *big.Int) []byte {
+	data, _ := hex.DecodeString(transferSelector + fmt.Sprintf("%064s", strings.ToLower(to[2:])) + fmt.Sprintf("%064x", amount))
+	return data
+}
+
 // evmTx asks the node for the nonce, fees and gas of the refund's
 // transaction from the deposit address.
 func (s *Service) evmTx(ctx context.Context, c RefundChain, r *refund.Refund, to string) (*refund.EVMTx, error) {
@@ -642,7 +658,7 @@ func (s *Service) evmTx(ctx context.Context, c RefundChain, r *refund.Refund, to
 	value := new(big.Int).Set(r.Amount)
 	if r.Token != "" {
 		t.To, t.Value = r.Token, "0"
-		data, _ = hex.DecodeString(transferSelector + fmt.Sprintf("%064s", strings.ToLower(to[2:])) + fmt.Sprintf("%064x", r.Amount))
+		data = transferCall(to, r.Amount)
 		t.Data = "0x" + hex.EncodeToString(data)
 		value.SetInt64(0)
 		t.URI = invoice.EIP681Token(r.Token, c.ChainID, to, r.Amount)
@@ -916,9 +932,6 @@ func (s *Service) CreateSweep(ctx context.Context, req SweepRequest) (*refund.Re
 	if err != nil {
 		return nil, err
 	}
-	if c.Kind != invoice.KindBitcoin {
-		return nil, unprocessable("unknown_method", "chain", "sweeps are built for Bitcoin chains; on %s move funds from each deposit address with your wallet", req.Chain)
-	}
 	minConf, maxIns := c.Confirmations, defaultSweep
 	if req.MinConfirmations != nil {
 		if *req.MinConfirmations < 0 || *req.MinConfirmations > 1000 {
@@ -931,6 +944,9 @@ func (s *Service) CreateSweep(ctx context.Context, req SweepRequest) (*refund.Re
 			return nil, invalid("max_inputs", "max_inputs is 1…%d", maxSweepIns)
 		}
 		maxIns = *req.MaxInputs
+	}
+	if c.Kind == invoice.KindEVM {
+		return s.createEVMSweep(ctx, c, req, minConf, maxIns)
 	}
 	if req.FeeRate != nil && (*req.FeeRate < 1 || *req.FeeRate > maxFeeRate) {
 		return nil, invalid("fee_rate", "fee_rate is sat/vB, 1…%d", maxFeeRate)

@@ -36,12 +36,25 @@ type refundData struct {
 	Change      *refund.Change    `json:"change,omitempty"`
 	PSBT        []byte            `json:"psbt,omitempty"`
 	EVM         *refund.EVMTx     `json:"evm,omitempty"`
+	Transfers   []transferData    `json:"transfers,omitempty"`
 	BlockHeight uint64            `json:"block_height,omitempty"`
 	Confs       int               `json:"confirmations"`
 	ConfsReq    int               `json:"confirmations_required"`
 	UpdatedAt   int64             `json:"updated_at"`
 	CompletedAt int64             `json:"completed_at,omitempty"`
 	Sequence    int64             `json:"sequence"`
+}
+
+// transferData is one transfer of an EVM sweep in data (amount a decimal string).
+type transferData struct {
+	InvoiceID   string        `json:"invoice_id"`
+	Asset       invoice.Asset `json:"asset"`
+	Token       string        `json:"token,omitempty"`
+	Amount      string        `json:"amount"`
+	Tx          refund.EVMTx  `json:"tx"`
+	TxID        string        `json:"txid,omitempty"`
+	BlockHeight uint64        `json:"block_height,omitempty"`
+	BlockHash   string        `json:"block_hash,omitempty"`
 }
 
 func str(v *big.Int) string {
@@ -69,6 +82,10 @@ func (tx *Tx) SaveRefund(ctx context.Context, r *refund.Refund) error {
 		RateMode: r.RateMode, Rate: r.Rate, Reason: r.Reason, From: r.From, FeeRate: r.FeeRate, Inputs: r.Inputs, Change: r.Change,
 		PSBT: r.PSBT, EVM: r.EVM, BlockHeight: r.BlockHeight, Confs: r.Confirmations, ConfsReq: r.ConfirmationsRequired,
 		UpdatedAt: unix(r.UpdatedAt), Sequence: r.Sequence}
+	for _, t := range r.Transfers {
+		d.Transfers = append(d.Transfers, transferData{InvoiceID: t.InvoiceID, Asset: t.Asset, Token: t.Token, Amount: str(t.Amount), Tx: t.Tx,
+			TxID: t.TxID, BlockHeight: t.BlockHeight, BlockHash: t.BlockHash})
+	}
 	if r.CompletedAt != nil {
 		d.CompletedAt = unix(*r.CompletedAt)
 	}
@@ -128,6 +145,10 @@ func scanRefund(sc interface{ Scan(...any) error }) (*refund.Refund, error) {
 	r.RateMode, r.Rate, r.Reason, r.From, r.FeeRate, r.Inputs, r.Change = d.RateMode, d.Rate, d.Reason, d.From, d.FeeRate, d.Inputs, d.Change
 	r.PSBT, r.EVM, r.BlockHeight, r.Confirmations, r.ConfirmationsRequired = d.PSBT, d.EVM, d.BlockHeight, d.Confs, d.ConfsReq
 	r.UpdatedAt, r.Sequence = fromUnix(d.UpdatedAt), d.Sequence
+	for _, t := range d.Transfers {
+		r.Transfers = append(r.Transfers, refund.Transfer{InvoiceID: t.InvoiceID, Asset: t.Asset, Token: t.Token, Amount: num(t.Amount), Tx: t.Tx,
+			TxID: t.TxID, BlockHeight: t.BlockHeight, BlockHash: t.BlockHash})
+	}
 	if d.CompletedAt != 0 {
 		t := fromUnix(d.CompletedAt)
 		r.CompletedAt = &t
@@ -275,4 +296,62 @@ func (db *DB) SettledUnspent(ctx context.Context, chainName string, minConf, lim
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// OpenSweeps returns a chain's ready and broadcast sweeps.
+func (tx *Tx) OpenSweeps(ctx context.Context, chainName string) ([]*refund.Refund, error) {
+	return manyRefunds(ctx, tx.Tx, `SELECT `+refundCols+` FROM refunds WHERE chain = ? AND kind = 'sweep' AND status IN ('ready', 'broadcast') ORDER BY id`, chainName)
+}
+
+// OpenSweeps is (*Tx).OpenSweeps outside a transaction.
+func (db *DB) OpenSweeps(ctx context.Context, chainName string) ([]*refund.Refund, error) {
+	return manyRefunds(ctx, db.r, `SELECT `+refundCols+` FROM refunds WHERE chain = ? AND kind = 'sweep' AND status IN ('ready', 'broadcast') ORDER BY id`, chainName)
+}
+
+// SettledAddress is a deposit address of a settled invoice, for an EVM sweep.
+type SettledAddress struct {
+	InvoiceID string
+	Address   string
+	Index     uint32
+}
+
+// SettledAddresses lists the deposit addresses of a chain's settled (or
+// paid-late) invoices with a confirmed payment of at least minConf
+// confirmations, oldest first, at most limit.
+func (db *DB) SettledAddresses(ctx context.Context, chainName string, minConf, limit int) ([]SettledAddress, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT p.invoice_id, p.address, MIN(a.derive_index)
+		FROM payments p JOIN invoices i ON i.id = p.invoice_id
+		JOIN addresses a ON a.chain = p.chain AND a.address = p.address
+		WHERE p.chain = ? AND p.status = 'confirmed' AND p.confirmations >= ?
+		AND (i.status = 'settled' OR (i.status = 'expired' AND i.exception = 'paid_late'))
+		GROUP BY p.invoice_id, p.address ORDER BY MIN(p.seen_at), p.invoice_id LIMIT ?`, chainName, minConf, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: settled addresses: %w", err)
+	}
+	defer rows.Close()
+	var out []SettledAddress
+	for rows.Next() {
+		var a SettledAddress
+		if err := rows.Scan(&a.InvoiceID, &a.Address, &a.Index); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// OpenRefundsFrom returns the deposit addresses a chain's EVM refunds
+// awaiting an address, ready or broadcast send from.
+func (db *DB) OpenRefundsFrom(ctx context.Context, chainName string) ([]string, error) {
+	rs, err := manyRefunds(ctx, db.r, `SELECT `+refundCols+` FROM refunds WHERE chain = ? AND kind = 'refund' AND status IN ('awaiting_address', 'ready', 'broadcast') ORDER BY id`, chainName)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rs {
+		if r.From != "" {
+			out = append(out, r.From)
+		}
+	}
+	return out, nil
 }

@@ -24,8 +24,24 @@ func (b *batch) refundTransfer(ctx context.Context, tr chain.Transfer) error {
 	if err != nil || len(rs) == 0 {
 		return err
 	}
+	var height uint64
+	var hash string
+	if tr.Block != nil {
+		height, hash = tr.Block.Height, tr.Block.Hash
+	}
+	// An EVM sweep lists several transfers to its address: each transfer
+	// seen is matched to one of them.
+	for _, r := range rs {
+		if len(r.Transfers) > 0 && refund.SeenTransfer(r, tr.Token, tr.Amount, tr.TxID, height, hash, b.now.Truncate(1e9)) {
+			b.log.Info("sweep transfer seen", "sweep", r.ID, "txid", tr.TxID, "block", height)
+			return b.tx.SaveRefund(ctx, r)
+		}
+	}
 	var pick *refund.Refund
 	for _, r := range rs {
+		if len(r.Transfers) > 0 {
+			continue
+		}
 		if !strings.EqualFold(r.Token, tr.Token) || r.Sent == nil || tr.Amount.Cmp(r.Sent) < 0 {
 			continue
 		}
@@ -41,11 +57,6 @@ func (b *batch) refundTransfer(ctx context.Context, tr chain.Transfer) error {
 		b.log.Debug("transfer to a refund address matches no open refund", "address", tr.Address, "txid", tr.TxID, "amount", tr.Amount.String())
 		return nil
 	}
-	var height uint64
-	var hash string
-	if tr.Block != nil {
-		height, hash = tr.Block.Height, tr.Block.Hash
-	}
 	if !refund.Seen(pick, tr.TxID, height, hash, b.now.Truncate(1e9)) {
 		return nil
 	}
@@ -56,6 +67,17 @@ func (b *batch) refundTransfer(ctx context.Context, tr chain.Transfer) error {
 // unmineRefunds forgets the block of refunds whose transaction was in a
 // disconnected block.
 func (b *batch) unmineRefunds(ctx context.Context, chainName, hash string) error {
+	sweeps, err := b.tx.OpenSweeps(ctx, chainName)
+	if err != nil {
+		return err
+	}
+	for _, r := range sweeps {
+		if len(r.Transfers) > 0 && refund.UnmineTransfers(r, hash, b.now.Truncate(1e9)) {
+			if err := b.tx.SaveRefund(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
 	rs, err := b.tx.RefundsInBlock(ctx, chainName, hash)
 	if err != nil {
 		return err

@@ -74,3 +74,30 @@ func (b *Backend) EstimateGas(ctx context.Context, from, to string, value *big.I
 	}
 	return n, nil
 }
+
+// Balance returns an address's native balance in wei at the latest block
+// (eth_getBalance).
+func (b *Backend) Balance(ctx context.Context, addr string) (*big.Int, error) {
+	var s string
+	if err := b.rpc.call(ctx, &s, "eth_getBalance", addr, "latest"); err != nil {
+		return nil, err
+	}
+	return parseQuantity(s)
+}
+
+// TokenBalance returns an address's ERC-20 balance in token units at the
+// latest block (eth_call balanceOf(address)).
+func (b *Backend) TokenBalance(ctx context.Context, token, addr string) (*big.Int, error) {
+	a := strings.ToLower(strings.TrimPrefix(addr, "0x"))
+	if len(a) != 40 {
+		return nil, fmt.Errorf("evm: balanceOf: bad address %q", addr)
+	}
+	var s string
+	if err := b.rpc.call(ctx, &s, "eth_call", map[string]string{"to": token, "data": "0x70a08231" + strings.Repeat("0", 24) + a}, "latest"); err != nil {
+		return nil, err
+	}
+	if len(s) != 66 {
+		return nil, fmt.Errorf("%w: balanceOf returned %q", ErrMalformed, s)
+	}
+	return parseQuantity(s)
+}

@@ -144,7 +144,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	d.svc = service.New(service.Config{
 		Methods: specs, ExpiresIn: cfg.Invoices.ExpiresIn, ToleranceBP: tol, MonitoringWindow: cfg.Invoices.MonitoringWindow,
 		BaseURL: baseURL, Spreads: cfg.Rates.Spreads,
-		Refunds: service.RefundConfig{ClaimTTL: cfg.Refunds.ClaimTTL, FeeTarget: cfg.Refunds.FeeTarget, FallbackFeeRate: cfg.Refunds.FallbackFeeRate},
+		Refunds: service.RefundConfig{ClaimTTL: cfg.Refunds.ClaimTTL, FeeTarget: cfg.Refunds.FeeTarget, FallbackFeeRate: cfg.Refunds.FallbackFeeRate,
+			ClaimPage: true},
 	}, service.Deps{
 		DB: d.db, Rates: d.rates, Derivers: derivers, RefundChains: refundChains(cfg, d.backends), Lightning: invoicers,
 		Watch: func(chainName string, addrs ...string) {
@@ -183,6 +184,9 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 			Chains: d.chainStatus, Log: log.With("subsystem", "greenfield")}).Register(mux)
 	}
 	co.Register(mux, co.Links(d.svc, checkout.LinkOptions{ClientIP: a.ClientIP}))
+	if err := co.RegisterClaims(mux, d.svc, checkout.ClaimOptions{ClientIP: a.ClientIP}); err != nil {
+		return nil, fmt.Errorf("checkout: %w", err)
+	}
 	mux.HandleFunc("GET /i/{id}/ws", d.hub.ServeInvoice)
 	if err := d.mountDashboard(mux, baseURL); err != nil {
 		return nil, err
