@@ -2,7 +2,11 @@
 # Installs the pinned local nodes and tools payd's tests and demo need into .cache/
 # (inside the repo, git-ignored). Idempotent: a tool already present is skipped.
 #
-#   scripts/install-tools.sh [btcd] [anvil] [geth] [chromium]   (default: all)
+#   scripts/install-tools.sh [btcd] [anvil] [geth] [chromium] [postgres]   (default: all)
+#
+# postgres: Debian's PostgreSQL server packages (initdb, postgres) when no
+# /usr/lib/postgresql/*/bin/postgres exists; the tests run a private cluster
+# of their own from them (internal/testnode), never the system's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${PAYD_CACHE:-$PWD/.cache}"
@@ -15,7 +19,7 @@ GETH_VERSION=v1.16.7
 
 want() { [ $# -eq 0 ] && return 0; for t in "${ALL[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 ALL=("$@")
-[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth chromium)
+[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth chromium postgres)
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -40,5 +44,11 @@ if want chromium && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -qq >&2 || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2
+fi
+if want postgres && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  log "postgresql server (apt)"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq >&2 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >&2
 fi
 log "ok ($BIN)"

@@ -1,5 +1,6 @@
 // Package testnode starts the real local nodes payd's integration tests, the demo
-// and the benchmarks run against: btcd in regtest, anvil and geth --dev. The
+// and the benchmarks run against: btcd in regtest, anvil and geth --dev, and a
+// private PostgreSQL cluster (postgres.go). The
 // binaries are installed (pinned) into the repo's .cache/bin by
 // scripts/install-tools.sh, which Bin runs on demand. A node that cannot be
 // had fails the test; it never skips.
