@@ -1,6 +1,9 @@
-// Package store persists payd's state in SQLite (mattn/go-sqlite3): invoices,
-// deposit addresses, payments, the event outbox, webhooks, API keys,
-// idempotency keys and per-chain cursors.
+// Package store persists payd's state in SQLite (mattn/go-sqlite3, the
+// embedded default) or PostgreSQL (pgx v5, postgres.go; several payd may
+// share it): invoices, deposit addresses, payments, the event outbox,
+// webhooks, API keys, idempotency keys and per-chain cursors. Both dialects
+// run the same Go code and the same SQL text; postgres.go lists the few
+// differences.
 //
 // Design (PERF.md): one writer connection (SetMaxOpenConns(1)) whose
 // transactions begin IMMEDIATE, and a separate pool of read-only connections;

@@ -57,9 +57,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 			d.db.Close()
 		}
 	}()
-	d.db, err = store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Exclusive: true})
-	if err != nil {
-		return nil, fmt.Errorf("database.path: %w", err)
+	if d.db, err = openStore(ctx, cfg, true); err != nil {
+		return nil, err
 	}
 	if n, err := d.db.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
