@@ -37,6 +37,7 @@ var conformance = []struct {
 	{"UseLinkGone", TestUseLinkGone},
 	{"UseLinkConcurrent", TestUseLinkConcurrent},
 	{"EachWatchedAddress", TestEachWatchedAddress},
+	{"LeaseTakeoverAndFence", TestLeaseTakeoverAndFence},
 }
 
 func TestPostgres(t *testing.T) {
