@@ -443,3 +443,17 @@ func nullTime(t *time.Time) any {
 func isUnique(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || isPGUnique(err))
 }
+
+// ReserveIndexes hands out n consecutive derivation indexes of a chain in a
+// transaction of their own and returns the first: on a database shared by
+// several payd, each instance reserves blocks this way (the counter row's
+// lock makes the reservation atomic across instances).
+func (db *DB) ReserveIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
+	var first uint32
+	err := db.Write(ctx, func(tx *Tx) error {
+		var err error
+		first, err = tx.NextIndexes(ctx, chainName, n)
+		return err
+	})
+	return first, err
+}

@@ -179,6 +179,10 @@ func (f flag) Int64Value() (pgtype.Int8, error) {
 var (
 	rebound   sync.Map // SQLite query → PostgreSQL query
 	indexedBy = regexp.MustCompile(`(?i)\s+INDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*`)
+	// SQLite spellings PostgreSQL lacks: CROSS JOIN … ON (SQLite's
+	// join-order hint; an inner join) and the scalar MAX(a, b) / MIN(a, b),
+	// which payd only ever writes with a parameter first.
+	sqliteOnly = strings.NewReplacer("CROSS JOIN", "JOIN", "MAX(?", "GREATEST(?", "MIN(?", "LEAST(?")
 )
 
 // rebind turns "?" placeholders outside literals, quoted identifiers and
@@ -187,7 +191,7 @@ func rebind(q string) string {
 	if v, ok := rebound.Load(q); ok {
 		return v.(string)
 	}
-	src := indexedBy.ReplaceAllString(q, "")
+	src := sqliteOnly.Replace(indexedBy.ReplaceAllString(q, ""))
 	var b strings.Builder
 	b.Grow(len(src) + 16)
 	n := 0
@@ -219,8 +223,17 @@ func rebind(q string) string {
 			b.WriteString(src[i : i+j+1])
 			i += j
 		case ch == '?':
-			n++
+			j := i + 1
+			for j < len(src) && src[j] >= '0' && src[j] <= '9' {
+				j++
+			}
 			b.WriteByte('$')
+			if j > i+1 { // ?NNN: SQLite's numbered parameter
+				b.WriteString(src[i+1 : j])
+				i = j - 1
+				continue
+			}
+			n++
 			b.WriteString(strconv.Itoa(n))
 		default:
 			b.WriteByte(ch)
@@ -250,7 +263,9 @@ func (tx *Tx) lockOutbox(ctx context.Context) error {
 	if !tx.db.pg || tx.outboxLocked {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(outboxLockKey)); err != nil {
+	// pg_notify is sent at commit (once per transaction): every instance's
+	// outbox tail (Listen) wakes and reads the new events.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?), pg_notify('`+EventsChannel+`', '')`, int64(outboxLockKey)); err != nil {
 		return fmt.Errorf("store: lock outbox: %w", err)
 	}
 	tx.outboxLocked = true
@@ -297,4 +312,56 @@ func (tx *Tx) pgInsertEvents(ctx context.Context, evs []invoice.Event) error {
 		at += n
 	}
 	return nil
+}
+
+// EventsChannel is the PostgreSQL notification channel every transaction that
+// appends events notifies at commit.
+const EventsChannel = "payd_events"
+
+// Listen calls wake on every notification of channel, and once after each
+// (re)connection (notifications sent while disconnected are lost, so the
+// caller reads what it missed). It runs until ctx is done, reconnecting with
+// a backoff of up to 2s when the database goes away. On SQLite it only waits
+// for ctx (one process: callers are told in-process).
+func (db *DB) Listen(ctx context.Context, channel string, wake func()) error {
+	if !db.pg {
+		<-ctx.Done()
+		return nil
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := db.listenOnce(ctx, channel, wake, &backoff)
+		if ctx.Err() != nil {
+			return nil
+		}
+		_ = err // the caller polls meanwhile; the next attempt reports nothing new
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	return nil
+}
+
+func (db *DB) listenOnce(ctx context.Context, channel string, wake func(), backoff *time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, db.pgConfig.ConnectTimeout+time.Second)
+	conn, err := pgx.ConnectConfig(cctx, db.pgConfig.Copy())
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		return err
+	}
+	*backoff = 100 * time.Millisecond
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake()
+	}
 }

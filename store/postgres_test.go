@@ -20,6 +20,7 @@ func TestRebind(t *testing.T) {
 		{"SELECT a -- why?\nFROM t WHERE a = ?", "SELECT a -- why?\nFROM t WHERE a = $1"},
 		{`SELECT MIN(x) FROM invoices INDEXED BY invoices_new_expiry WHERE s = ?`, `SELECT MIN(x) FROM invoices WHERE s = $1`},
 		{`VALUES (?, ?), (?, ?)`, `VALUES ($1, $2), ($3, $4)`},
+		{`SELECT ?1, MAX(?4, x) FROM a CROSS JOIN b ON b.k = ?1 WHERE c = ?12`, `SELECT $1, GREATEST($4, x) FROM a JOIN b ON b.k = $1 WHERE c = $12`},
 	}
 	for _, tt := range tests {
 		if got := rebind(tt.in); got != tt.want {
