@@ -19,7 +19,7 @@ help:
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/payd
 
-#? tools: install the pinned local nodes and browser the tests need (btcd, anvil, geth, lnd, bolt11 decoder, chromium) into .cache/
+#? tools: install the pinned local nodes and browser the tests need (btcd, anvil, geth, lnd, bolt11 decoder, bitcoinjs-lib, chromium) into .cache/, and the PostgreSQL server packages (apt) when missing
 tools:
 	bash scripts/install-tools.sh
 

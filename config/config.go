@@ -80,12 +80,24 @@ type Server struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
-// Database is the SQLite database.
+// Database is payd's database: an embedded SQLite file (default) or a
+// PostgreSQL database that several payd instances may share.
 type Database struct {
+	// Driver: sqlite (default) or postgres.
+	Driver string `mapstructure:"driver"`
+	// Path is the SQLite file (driver sqlite).
 	Path string `mapstructure:"path"`
-	// Synchronous: NORMAL (default) or FULL.
+	// Synchronous: NORMAL (default) or FULL (driver sqlite).
 	Synchronous string `mapstructure:"synchronous"`
+	// URL is the PostgreSQL connection URL (driver postgres); it may hold a
+	// password, so it prints as [redacted].
+	URL Secret `mapstructure:"url"`
+	// MaxConns caps this instance's PostgreSQL read connections (driver postgres).
+	MaxConns int `mapstructure:"max_conns"`
 }
+
+// Postgres reports whether the database is PostgreSQL.
+func (d Database) Postgres() bool { return d.Driver == "postgres" }
 
 // Log configures log/slog.
 type Log struct {

@@ -48,13 +48,25 @@ func (c *Config) Validate() error {
 	if c.Server.APIRateLimit < 0 || c.Server.PublicRateLimit < 0 {
 		add(cerr("server.api_rate_limit", "must not be negative", "use 0 to turn rate limiting off"))
 	}
-	if c.Database.Path == "" {
-		add(cerr("database.path", "is empty", `set a file path such as "./data/payd.db"`))
-	}
-	switch strings.ToUpper(c.Database.Synchronous) {
-	case "NORMAL", "FULL":
+	switch c.Database.Driver {
+	case "sqlite":
+		if c.Database.Path == "" {
+			add(cerr("database.path", "is empty", `set a file path such as "./data/payd.db"`))
+		}
+		switch strings.ToUpper(c.Database.Synchronous) {
+		case "NORMAL", "FULL":
+		default:
+			add(cerr("database.synchronous", "is %q", "use NORMAL or FULL", c.Database.Synchronous))
+		}
+	case "postgres":
+		if u := c.Database.URL.Reveal(); !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			add(cerr("database.url", "is not a PostgreSQL URL", `set postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full (or PAYD_DATABASE_URL)`))
+		}
+		if c.Database.MaxConns < 0 {
+			add(cerr("database.max_conns", "is %d", "use 0 (default 8) or more", c.Database.MaxConns))
+		}
 	default:
-		add(cerr("database.synchronous", "is %q", "use NORMAL or FULL", c.Database.Synchronous))
+		add(cerr("database.driver", "is %q", "use sqlite (embedded, the default) or postgres", c.Database.Driver))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -2,7 +2,11 @@
 # Installs the pinned local nodes and tools payd's tests and demo need into .cache/
 # (inside the repo, git-ignored). Idempotent: a tool already present is skipped.
 #
-#   scripts/install-tools.sh [btcd] [anvil] [geth] [lnd] [bolt11] [npm] [chromium]   (default: all)
+#   scripts/install-tools.sh [btcd] [anvil] [geth] [lnd] [bolt11] [npm] [chromium] [postgres]   (default: all)
+#
+# postgres: Debian's PostgreSQL server packages (initdb, postgres) when no
+# /usr/lib/postgresql/*/bin/postgres exists; the tests run a private cluster
+# of their own from them (internal/testnode), never the system's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${PAYD_CACHE:-$PWD/.cache}"
@@ -21,7 +25,7 @@ BOLT11_VERSION=3.2.0
 
 want() { [ $# -eq 0 ] && return 0; for t in "${ALL[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 ALL=("$@")
-[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth lnd bolt11 npm chromium)
+[ ${#ALL[@]} -eq 0 ] && ALL=(btcd anvil geth lnd bolt11 npm chromium postgres)
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
@@ -65,6 +69,13 @@ fi
 if want npm && ! [ -f "$CACHE/npm/node_modules/bitcoinjs-lib/package.json" ]; then
   log "bitcoinjs-lib $BITCOINJS_VERSION (npm)"
   npm install --silent --no-audit --no-fund --prefix "$CACHE/npm" "bitcoinjs-lib@$BITCOINJS_VERSION" >&2
+fi
+
+if want postgres && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  log "postgresql server (apt)"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq >&2 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >&2
 fi
 
 log "ok ($BIN)"

@@ -64,7 +64,16 @@ type committer struct {
 	queued    chan struct{} // signalled (capacity 1) when a job is queued
 	// next is each chain's next derivation index (loaded on first use).
 	next map[string]uint32
+	// end is, on a database shared by several payd (PostgreSQL), the end of
+	// the block of indexes this instance reserved (next < end).
+	end map[string]uint32
 }
+
+// indexBlock is how many derivation indexes an instance reserves at once on
+// a shared database: each block is taken atomically (store.ReserveIndexes),
+// so no two instances hand out one index; an instance that stops leaves at
+// most this many unused.
+const indexBlock = 8
 
 // reserve takes one derivation index per distinct chain of inv's methods.
 func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string]uint32, error) {
@@ -80,7 +89,18 @@ func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string
 			continue
 		}
 		idx, ok := c.next[m.Chain]
-		if !ok {
+		if s.d.DB.Dialect() == store.Postgres {
+			if c.end == nil {
+				c.end = map[string]uint32{}
+			}
+			if !ok || idx >= c.end[m.Chain] {
+				first, err := s.d.DB.ReserveIndexes(ctx, m.Chain, indexBlock)
+				if err != nil {
+					return nil, err
+				}
+				idx, c.end[m.Chain] = first, first+indexBlock
+			}
+		} else if !ok {
 			var err error
 			if idx, err = s.d.DB.PeekIndex(ctx, m.Chain); err != nil {
 				return nil, err

@@ -124,6 +124,9 @@ func (tx *Tx) InsertNewInvoices(ctx context.Context, invs []*invoice.Invoice) er
 // values (AUTOINCREMENT, one writer), so each event's Seq is derived from
 // the statement's last insert id.
 func (tx *Tx) InsertEventsBulk(ctx context.Context, evs []invoice.Event) error {
+	if tx.db.pg {
+		return tx.pgInsertEvents(ctx, evs)
+	}
 	at := 0
 	args := make([]any, 0, maxBulkRows*5)
 	for _, n := range chunks(len(evs)) {
@@ -151,7 +154,8 @@ func (tx *Tx) InsertEventsBulk(ctx context.Context, evs []invoice.Event) error {
 // handed out (the counter never moves back).
 func (tx *Tx) AdvanceIndex(ctx context.Context, chainName string, next uint32) error {
 	_, err := tx.exec(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)
-		ON CONFLICT (chain) DO UPDATE SET next_index = MAX(next_index, excluded.next_index)`, chainName, next)
+		ON CONFLICT (chain) DO UPDATE SET next_index = CASE WHEN excluded.next_index > derivation_counters.next_index
+		THEN excluded.next_index ELSE derivation_counters.next_index END`, chainName, next)
 	if err != nil {
 		return fmt.Errorf("store: advance index of %s: %w", chainName, err)
 	}

@@ -44,7 +44,8 @@ func (tx *Tx) ConnectBlock(ctx context.Context, chainName string, b chain.BlockR
 	if !b.Time.IsZero() {
 		t = b.Time.Unix()
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO chain_blocks (chain, height, hash, parent, time) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO chain_blocks (chain, height, hash, parent, time) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (chain, height) DO UPDATE SET hash = excluded.hash, parent = excluded.parent, time = excluded.time`,
 		chainName, b.Height, b.Hash, b.Parent, t); err != nil {
 		return fmt.Errorf("store: connect block %s: %w", b, err)
 	}

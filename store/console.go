@@ -97,7 +97,7 @@ type InvoiceCounts struct {
 // CountInvoices counts invoices created in [from, to).
 func (db *DB) CountInvoices(ctx context.Context, from, to time.Time) (InvoiceCounts, error) {
 	var c InvoiceCounts
-	err := db.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(status = 'settled'), 0), coalesce(sum(status = 'expired'), 0)
+	err := db.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(CASE WHEN status = 'settled' THEN 1 ELSE 0 END), 0), coalesce(sum(CASE WHEN status = 'expired' THEN 1 ELSE 0 END), 0)
 		FROM invoices WHERE created_at >= ? AND created_at < ?`, unix(from), unix(to)).Scan(&c.Created, &c.Settled, &c.Expired)
 	if err != nil {
 		return c, fmt.Errorf("store: count invoices: %w", err)
@@ -227,9 +227,9 @@ type FailingEndpoint struct {
 // are waiting for a retry or gave up.
 func (db *DB) FailingWebhookEndpoints(ctx context.Context) ([]FailingEndpoint, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT e.id, e.url,
-			coalesce(sum(d.status = 'pending' AND d.retry > 0), 0), coalesce(sum(d.status = 'failed'), 0)
+			coalesce(sum(CASE WHEN d.status = 'pending' AND d.retry > 0 THEN 1 ELSE 0 END), 0), coalesce(sum(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0)
 		FROM webhook_endpoints e JOIN webhook_deliveries d ON d.endpoint_id = e.id
-		GROUP BY e.id HAVING sum(d.status = 'pending' AND d.retry > 0) + sum(d.status = 'failed') > 0 ORDER BY e.id`)
+		GROUP BY e.id HAVING sum(CASE WHEN d.status = 'pending' AND d.retry > 0 THEN 1 ELSE 0 END) + sum(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) > 0 ORDER BY e.id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: failing endpoints: %w", err)
 	}

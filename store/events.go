@@ -12,6 +12,9 @@ import (
 // InsertEvents appends events to the outbox inside tx. Each event gets the
 // next global sequence number, written back into evs[i].Seq.
 func (tx *Tx) InsertEvents(ctx context.Context, evs []invoice.Event) error {
+	if tx.db.pg {
+		return tx.pgInsertEvents(ctx, evs)
+	}
 	for i := range evs {
 		e := &evs[i]
 		res, err := tx.exec(ctx, `INSERT INTO events (id, type, invoice_id, created_at, payload) VALUES (?, ?, ?, ?, ?)`,

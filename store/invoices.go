@@ -295,7 +295,7 @@ func (db *DB) InvoiceExists(ctx context.Context, id string) (bool, error) {
 func (tx *Tx) NextIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
 	var next int64
 	err := tx.queryRow(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)
-		ON CONFLICT (chain) DO UPDATE SET next_index = next_index + excluded.next_index RETURNING next_index - ?`, chainName, n, n).Scan(&next)
+		ON CONFLICT (chain) DO UPDATE SET next_index = derivation_counters.next_index + excluded.next_index RETURNING next_index - ?`, chainName, n, n).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("store: next index of %s: %w", chainName, err)
 	}
@@ -398,7 +398,7 @@ const (
 	nextDeadlineSQL = `SELECT (SELECT MIN(expires_at) FROM invoices INDEXED BY invoices_new_expiry WHERE status = 'new'),
 		(SELECT MIN(monitor_until) FROM invoices INDEXED BY invoices_processing_monitor WHERE status = 'processing')`
 	dueInvoicesSQL = `SELECT id FROM (SELECT id FROM invoices INDEXED BY invoices_new_expiry WHERE status = 'new' AND expires_at <= ?
-		UNION SELECT id FROM invoices INDEXED BY invoices_processing_monitor WHERE status = 'processing' AND monitor_until <= ?) LIMIT ?`
+		UNION SELECT id FROM invoices INDEXED BY invoices_processing_monitor WHERE status = 'processing' AND monitor_until <= ?) AS due LIMIT ?`
 )
 
 // NextDeadline returns the earliest time an invoice changes by the clock
@@ -441,5 +441,19 @@ func nullTime(t *time.Time) any {
 }
 
 func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || isPGUnique(err))
+}
+
+// ReserveIndexes hands out n consecutive derivation indexes of a chain in a
+// transaction of their own and returns the first: on a database shared by
+// several payd, each instance reserves blocks this way (the counter row's
+// lock makes the reservation atomic across instances).
+func (db *DB) ReserveIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
+	var first uint32
+	err := db.Write(ctx, func(tx *Tx) error {
+		var err error
+		first, err = tx.NextIndexes(ctx, chainName, n)
+		return err
+	})
+	return first, err
 }

@@ -1,6 +1,9 @@
-// Package store persists payd's state in SQLite (mattn/go-sqlite3): invoices,
-// deposit addresses, payments, the event outbox, webhooks, API keys,
-// idempotency keys and per-chain cursors.
+// Package store persists payd's state in SQLite (mattn/go-sqlite3, the
+// embedded default) or PostgreSQL (pgx v5, postgres.go; several payd may
+// share it): invoices, deposit addresses, payments, the event outbox,
+// webhooks, API keys, idempotency keys and per-chain cursors. Both dialects
+// run the same Go code and the same SQL text; postgres.go lists the few
+// differences.
 //
 // Design (PERF.md): one writer connection (SetMaxOpenConns(1)) whose
 // transactions begin IMMEDIATE, and a separate pool of read-only connections;
@@ -28,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
@@ -75,6 +79,9 @@ type DB struct {
 
 	readMu    sync.Mutex
 	readStmts map[string]*sql.Stmt // hot read statements, prepared once on the read pool
+
+	pg       bool            // PostgreSQL (postgres.go) instead of SQLite
+	pgConfig *pgx.ConnConfig // PostgreSQL: for the connections outside the pools (LISTEN, leases)
 }
 
 // queryRow runs a hot read statement, prepared once on the read pool
@@ -205,6 +212,8 @@ func (db *DB) Reader() *sql.DB { return db.r }
 type Tx struct {
 	*sql.Tx
 	db *DB
+
+	outboxLocked bool // PostgreSQL: this transaction holds the outbox order lock
 }
 
 // exec runs a hot write statement through the writer's prepared-statement
@@ -300,6 +309,13 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 func (db *DB) provider() (*goose.Provider, error) {
+	if db.pg {
+		sub, err := fs.Sub(pgMigrations, "migrations/postgres")
+		if err != nil {
+			return nil, err
+		}
+		return goose.NewProvider(goose.DialectPostgres, db.w, sub)
+	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
@@ -353,6 +369,9 @@ func (db *DB) SchemaVersion(ctx context.Context) (current, latest int64, err err
 // Backup writes a consistent copy of the database to dst (VACUUM INTO), which
 // must not exist. A payd started on the copy sees every committed invoice.
 func (db *DB) Backup(ctx context.Context, dst string) error {
+	if db.pg {
+		return errors.New("store: backup: payd backup copies SQLite databases; back PostgreSQL up with pg_dump or a replica (docs/production.md)")
+	}
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("store: backup: %s already exists", dst)
 	}
@@ -364,6 +383,9 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 
 // IntegrityCheck runs PRAGMA integrity_check and returns its verdict ("ok").
 func (db *DB) IntegrityCheck(ctx context.Context) (string, error) {
+	if db.pg {
+		return "ok", db.Ping(ctx) // PostgreSQL checks its pages itself (data checksums, amcheck)
+	}
 	var s string
 	err := db.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&s)
 	return s, err

@@ -13,8 +13,13 @@ import (
 	"time"
 )
 
+// openTest opens a migrated database for one test: SQLite, or PostgreSQL
+// when the test runs inside TestPostgres (conformance_test.go).
 func openTest(t *testing.T, o Options) *DB {
 	t.Helper()
+	if onPostgres(t) {
+		return openPostgresTest(t)
+	}
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "payd.db"), o)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +42,7 @@ func TestMigrateIdempotentAndTooNewRefused(t *testing.T) {
 		t.Fatalf("version %d/%d %v", cur, latest, err)
 	}
 	// Pretend a newer payd migrated this database.
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)`, latest+100); err != nil {
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, true)`, latest+100); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Migrate(ctx); !errors.Is(err, ErrTooNew) || !strings.Contains(err.Error(), "upgrade payd") {

@@ -41,6 +41,10 @@ type Deps struct {
 	// address to the backend, before it follows the chain (the daemon
 	// returns the startup peak to the OS then).
 	Loaded func(addresses int)
+	// Fence, if set, runs first in every write transaction; an error aborts
+	// the write. Several payd on one database pass the chain lease's fencing
+	// check (store.Tx.Fence) so a watcher that lost its lease writes nothing.
+	Fence func(ctx context.Context, tx *store.Tx) error
 }
 
 // loadChunk is how many addresses Run hands to Backend.Watch at once while
@@ -196,6 +200,11 @@ func (w *Watcher) handle(ctx context.Context, ev chain.Event) error {
 	var out, refundEvs []invoice.Event
 	err := w.d.DB.Write(ctx, func(tx *store.Tx) error {
 		refundEvs = nil
+		if w.d.Fence != nil {
+			if err := w.d.Fence(ctx, tx); err != nil {
+				return err
+			}
+		}
 		b := newBatch(tx, now, w.cfg.MonitoringWindow, w.cfg.View, w.d.Log)
 		if w.catchUpTo == 0 && ev.Type == chain.BlockConnected {
 			// The node was down when Run started: ask again now.
@@ -308,6 +317,8 @@ type ExpirerDeps struct {
 	Notify func([]invoice.Event)
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Fence is Deps.Fence for the expirer's writes (the expirer lease).
+	Fence func(ctx context.Context, tx *store.Tx) error
 }
 
 // Expirer applies the clock's part of the status rules: a new invoice
@@ -399,6 +410,11 @@ func (x *Expirer) Tick(ctx context.Context) error {
 		var out []invoice.Event
 		var n int
 		err := x.d.DB.Write(ctx, func(tx *store.Tx) error {
+			if x.d.Fence != nil {
+				if err := x.d.Fence(ctx, tx); err != nil {
+					return err
+				}
+			}
 			ids, err := tx.DueInvoices(ctx, now, 200)
 			if err != nil {
 				return err

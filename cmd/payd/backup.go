@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -22,6 +23,9 @@ database.path at the copy (or copy it over the old file); payd migrates it if ne
 				cfg, err := g.loadConfigLoose()
 				if err != nil {
 					return err
+				}
+				if cfg.Database.Postgres() {
+					return &exitError{code: 1, err: errors.New("backup: database.driver is postgres: back it up with pg_dump or a streaming replica (docs/production.md)")}
 				}
 				if _, err := os.Stat(cfg.Database.Path); err != nil {
 					return &exitError{code: 1, err: fmt.Errorf("database.path: %s: %w", cfg.Database.Path, err)}

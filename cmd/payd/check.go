@@ -30,6 +30,14 @@ func init() {
 				fmt.Fprintln(out, "config: ok")
 				log := slog.New(slog.DiscardHandler)
 				var failed []error
+				if cfg.Database.Postgres() && !offline {
+					ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+					if err := checkDatabase(ctx, cfg, out); err != nil {
+						failed = append(failed, err)
+						fmt.Fprintf(out, "database: UNREACHABLE or misconfigured: %v\n", err)
+					}
+					cancel()
+				}
 				for _, name := range cfg.ChainNames() {
 					ch := cfg.Chains[name]
 					if ch.Type == "lightning" {

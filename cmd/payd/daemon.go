@@ -50,6 +50,18 @@ type daemon struct {
 	// wakes the loop that cancels the BOLT11 of expired invoices.
 	lightning []*lightning.Backend
 	cancel    chan struct{}
+	// Several instances on PostgreSQL (ha.go); nil on SQLite.
+	leases *leases
+	tail   *outboxTail
+}
+
+// fence is the lease check of a leased part's writes (nil on SQLite: one
+// payd owns the file).
+func (d *daemon) fence(name string) func(context.Context, *store.Tx) error {
+	if d.leases == nil {
+		return nil
+	}
+	return d.leases.fence(name)
 }
 
 // maxLag is how many blocks a chain may trail its node and still be ready.
@@ -62,14 +74,18 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 			d.db.Close()
 		}
 	}()
-	d.db, err = store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Exclusive: true})
-	if err != nil {
-		return nil, fmt.Errorf("database.path: %w", err)
+	if d.db, err = openStore(ctx, cfg, true); err != nil {
+		return nil, err
 	}
 	if n, err := d.db.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	} else if n > 0 {
 		log.Info("database migrated", "applied", n)
+	}
+	if cfg.Database.Postgres() {
+		d.leases = newLeases(d.db, leaseTTL, log.With("subsystem", "lease"))
+		d.tail = newOutboxTail(d)
+		log.Info("shared database: singleton parts run under leases", "instance", d.leases.holder, "lease_ttl", leaseTTL)
 	}
 
 	derivers := map[string]service.Deriver{}
@@ -139,7 +155,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}, log.With("subsystem", "live"))
 
 	d.expirer = watcher.NewExpirer(cfg.Invoices.MonitoringWindow, view, watcher.ExpirerDeps{
-		DB: d.db, Notify: d.notify, Log: log.With("subsystem", "expiry"),
+		DB: d.db, Notify: d.notify, Log: log.With("subsystem", "expiry"), Fence: d.fence("expirer"),
 	})
 	d.svc = service.New(service.Config{
 		Methods: specs, ExpiresIn: cfg.Invoices.ExpiresIn, ToleranceBP: tol, MonitoringWindow: cfg.Invoices.MonitoringWindow,
@@ -161,7 +177,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		d.watchers = append(d.watchers, watcher.New(watcher.Config{
 			MonitoringWindow: cfg.Invoices.MonitoringWindow, View: view,
 		}, watcher.Deps{DB: d.db, Backend: d.backends[name], Notify: d.notify, Log: log.With("subsystem", "watcher", "chain", name),
-			Loaded: func(n int) { d.mem.chainLoaded(name, n) }}))
+			Loaded: func(n int) { d.mem.chainLoaded(name, n) }, Fence: d.fence("watcher:" + name)}))
 	}
 
 	co, err := checkout.New(checkout.Config{
@@ -231,6 +247,9 @@ func isNotFound(err error) bool {
 
 // notify fans committed events out: webhooks, websockets, metrics, expiry.
 func (d *daemon) notify(evs []invoice.Event) {
+	if d.tail != nil {
+		d.tail.sawLocal(evs)
+	}
 	d.hooks.Wake()
 	d.hub.Publish(evs)
 	for _, e := range evs {
@@ -262,7 +281,30 @@ func (d *daemon) ready(ctx context.Context) []string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var others map[string]store.LeaseHolder
+	if d.leases != nil {
+		others = map[string]store.LeaseHolder{}
+		if ls, err := d.db.Leases(ctx); err == nil {
+			for _, l := range ls {
+				others[l.Name] = l
+			}
+		}
+	}
+	held := map[string]store.Lease{}
+	if d.leases != nil {
+		held = d.leases.Held()
+	}
 	for _, n := range names {
+		if d.leases != nil {
+			if _, mine := held["watcher:"+n]; !mine {
+				// Another instance follows this chain: ready while its lease is
+				// live (the leader's own /readyz reports its lag).
+				if l, ok := others["watcher:"+n]; !ok || time.Now().After(l.Expires) {
+					reasons = append(reasons, fmt.Sprintf("chain %s: no instance holds its watcher lease", n))
+				}
+				continue
+			}
+		}
 		st := d.backends[n].Status()
 		d.metrics.SetChain(n, st.TipHeight, st.Processed, st.Ready)
 		if ln, ok := d.backends[n].(lnNode); ok {
@@ -293,33 +335,45 @@ func (d *daemon) run(ctx context.Context) error {
 	partsCtx, stopParts := context.WithCancel(context.Background())
 	defer stopParts()
 	g.Go("rates", log, func() error { return d.rates.Run(partsCtx) })
-	g.Go("webhooks", log, func() error { return d.hooks.Run(partsCtx) })
+	// leased runs a singleton part: always on SQLite, under its lease on PostgreSQL.
+	leased := func(name string, part func(context.Context) error) func() error {
+		if d.leases == nil {
+			return func() error { return part(partsCtx) }
+		}
+		return func() error { return d.leases.run(partsCtx, name, part) }
+	}
+	g.Go("webhooks", log, leased("webhooks", d.hooks.Run))
 	g.Go("live", log, func() error { return d.hub.Run(partsCtx) })
-	g.Go("expiry", log, func() error { return d.expirer.Run(partsCtx) })
-	g.Go("claims", log, func() error { return expireClaims(partsCtx, d.svc, log) })
+	g.Go("expiry", log, leased("expirer", d.expirer.Run))
+	g.Go("claims", log, leased("claims", func(ctx context.Context) error { return expireClaims(ctx, d.svc, log) }))
+	if d.tail != nil {
+		g.Go("outbox tail", log, func() error { return d.tail.Run(partsCtx) })
+	}
 	g.Go("gap", log, func() error { return newGapWatch(d.cfg, d.db, d.metrics, log).Run(partsCtx) })
 	g.Go("memory", log, func() error { return d.mem.Run(partsCtx) })
 	if len(d.lightning) > 0 {
-		g.Go("lightning-cancel", log, func() error { return d.cancelLoop(partsCtx) })
+		g.Go("lightning-cancel", log, leased("lightning-cancel", d.cancelLoop))
 	}
 	var wg sync.WaitGroup
-	for _, w := range d.watchers {
+	for i, w := range d.watchers {
 		wg.Add(1)
 		g.Go("watcher", log, func() error {
 			defer wg.Done()
-			for {
-				err := w.Run(partsCtx)
-				if partsCtx.Err() != nil {
-					return nil
+			return leased("watcher:"+d.cfg.ChainNames()[i], func(ctx context.Context) error {
+				for {
+					err := w.Run(ctx)
+					if ctx.Err() != nil {
+						return nil
+					}
+					// A backend fault (deep reorg, wrong network): retry after a pause.
+					log.Error("watcher stopped; restarting", "err", err)
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(10 * time.Second):
+					}
 				}
-				// A backend fault (deep reorg, wrong network): retry after a pause.
-				log.Error("watcher stopped; restarting", "err", err)
-				select {
-				case <-partsCtx.Done():
-					return nil
-				case <-time.After(10 * time.Second):
-				}
-			}
+			})()
 		})
 	}
 	go func() {

@@ -21,22 +21,22 @@ func init() {
 				if err != nil {
 					return err
 				}
-				db, err := store.Open(cmd.Context(), cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
+				db, err := openStore(cmd.Context(), cfg, false)
 				if err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("database.path: %w", err)}
+					return &exitError{code: 1, err: err}
 				}
 				defer db.Close()
 				cur, latest, err := db.SchemaVersion(cmd.Context())
 				if err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("database.path: %s: %w", cfg.Database.Path, err)}
+					return &exitError{code: 1, err: fmt.Errorf("database: %s: %w", db.Path(), err)}
 				}
 				if _, err := db.Migrate(cmd.Context()); err != nil {
 					return &exitError{code: 1, err: err}
 				}
 				if cur == latest {
-					fmt.Fprintf(cmd.OutOrStdout(), "database %s is up to date (schema version %d)\n", cfg.Database.Path, cur)
+					fmt.Fprintf(cmd.OutOrStdout(), "database %s is up to date (schema version %d)\n", db.Path(), cur)
 				} else {
-					fmt.Fprintf(cmd.OutOrStdout(), "database %s migrated from schema version %d to %d\n", cfg.Database.Path, cur, latest)
+					fmt.Fprintf(cmd.OutOrStdout(), "database %s migrated from schema version %d to %d\n", db.Path(), cur, latest)
 				}
 				return nil
 			},
@@ -49,9 +49,9 @@ func openDB(ctx context.Context, cfg *config.Config, exclusive bool) (*store.DB,
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	db, err := store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Exclusive: exclusive})
+	db, err := openStore(ctx, cfg, exclusive)
 	if err != nil {
-		return nil, &exitError{code: 1, err: fmt.Errorf("database.path: %w", err)}
+		return nil, &exitError{code: 1, err: err}
 	}
 	if _, err := db.Migrate(ctx); err != nil {
 		db.Close()

@@ -97,7 +97,11 @@ func (g *globals) loadConfigLoose() (*config.Config, error) {
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
-	if cfg.Database.Path == "" {
+	if cfg.Database.Postgres() {
+		if cfg.Database.URL == "" {
+			return nil, &exitError{code: 2, err: errors.New("database.url: is empty; set postgres://USER:PASSWORD@HOST:5432/DB (or PAYD_DATABASE_URL)")}
+		}
+	} else if cfg.Database.Path == "" {
 		return nil, &exitError{code: 2, err: errors.New("database.path: is empty; set a file path such as ./data/payd.db")}
 	}
 	return cfg, nil

@@ -148,6 +148,9 @@ type Payd struct {
 	URL    string // http://127.0.0.1:port
 	APIKey string
 	Log    string // path of the log (appended across restarts)
+	// BTCKey and EVMKey are the watch-only keys of its wallet (pass them to
+	// another instance on the same database through PaydOptions).
+	BTCKey, EVMKey string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -171,9 +174,13 @@ type PaydOptions struct {
 	// ServerYAML is appended to the generated server: section (indented
 	// keys such as "  api_rate_limit: 1\n").
 	ServerYAML string
+	// PostgresURL puts the database on PostgreSQL (database.driver
+	// postgres) instead of a SQLite file in the payd's directory.
+	PostgresURL string
 	// BTCKey and EVMKey replace the throw-away wallet's keys (a test that
-	// signs refunds holds the seed).
-	BTCKey, EVMKey string
+	// signs refunds holds the seed; several payd on one database share
+	// them); APIKey reuses another instance's API key. "" = fresh ones.
+	BTCKey, EVMKey, APIKey string
 	// Chains, when set, replaces the generated chains: section's entries
 	// (indented two spaces; see LightningChains). The stack's nodes are
 	// then not used.
@@ -219,9 +226,12 @@ func LightningChains(t TB, l *Lightning, btc *Btcd) string {
 // creates an API key and starts `payd run`, waiting for /readyz.
 func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	t.Helper()
-	btcKey, evmKey, err := ThrowAwayWallet()
-	if err != nil {
-		t.Fatalf("wallet: %v", err)
+	btcKey, evmKey := o.BTCKey, o.EVMKey
+	if btcKey == "" || evmKey == "" {
+		var err error
+		if btcKey, evmKey, err = ThrowAwayWallet(); err != nil {
+			t.Fatalf("wallet: %v", err)
+		}
 	}
 	if o.BTCKey != "" {
 		btcKey = o.BTCKey
@@ -282,13 +292,16 @@ func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	}
 	dir := t.TempDir()
 	p := &Payd{t: t, bin: PaydBin(t), Dir: dir, Config: filepath.Join(dir, "payd.yaml"),
-		URL: fmt.Sprintf("http://127.0.0.1:%d", port), Log: filepath.Join(dir, "payd.log")}
+		URL: fmt.Sprintf("http://127.0.0.1:%d", port), Log: filepath.Join(dir, "payd.log"), BTCKey: btcKey, EVMKey: evmKey}
+	dbYAML := "  path: " + filepath.Join(dir, "payd.db") + "\n"
+	if o.PostgresURL != "" {
+		dbYAML = "  driver: postgres\n  url: \"" + o.PostgresURL + "\"\n"
+	}
 	cfg := fmt.Sprintf(`server:
   listen: 127.0.0.1:%d
   public_url: %s
 %sdatabase:
-  path: %s
-log:
+%slog:
   level: debug
 invoices:
   expires_in: %s
@@ -301,18 +314,22 @@ chains:
     eth/usd: "3000"
 checkout:
   store_name: payd test
-%s`, port, p.URL, o.ServerYAML, filepath.Join(dir, "payd.db"), o.ExpiresIn, chains, o.ExtraYAML)
+%s`, port, p.URL, o.ServerYAML, dbYAML, o.ExpiresIn, chains, o.ExtraYAML)
 	if !strings.Contains(o.ExtraYAML, "webhooks:") {
 		cfg += "webhooks:\n  allow_private: true\n"
 	}
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("%v", err)
 	}
-	out, err := p.Run("apikey", "create", "--name", "test")
-	if err != nil {
-		t.Fatalf("payd apikey create: %v\n%s", err, out)
+	if o.APIKey != "" {
+		p.APIKey = o.APIKey
+	} else {
+		out, err := p.Run("apikey", "create", "--name", "test")
+		if err != nil {
+			t.Fatalf("payd apikey create: %v\n%s", err, out)
+		}
+		p.APIKey = lastLine(out)
 	}
-	p.APIKey = lastLine(out)
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p

@@ -1,5 +1,6 @@
 // Package testnode starts the real local nodes payd's integration tests, the demo
-// and the benchmarks run against: btcd in regtest, anvil, geth --dev and lnd (two nodes on btcd with a channel). The
+// and the benchmarks run against: btcd in regtest, anvil, geth --dev, lnd (two
+// nodes on btcd with a channel) and a private PostgreSQL cluster (postgres.go). The
 // binaries are installed (pinned) into the repo's .cache/bin by
 // scripts/install-tools.sh, which Bin runs on demand. A node that cannot be
 // had fails the test; it never skips.
