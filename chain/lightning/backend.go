@@ -155,7 +155,10 @@ func (b *Backend) Status() chain.Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := chain.Status{TipHeight: b.settled, Processed: b.settled, UpdatedAt: b.updated, Reason: b.reason}
-	if !b.subscribed && (s.Reason == "" || b.subErr != "") {
+	// The node's own health (unreachable, not synced, no inbound capacity)
+	// names the cause; a broken subscription is the reason only while the
+	// node otherwise answers.
+	if !b.subscribed && s.Reason == "" {
 		s.Reason = "lnd invoice subscription not connected"
 		if b.subErr != "" {
 			s.Reason = b.subErr
