@@ -66,7 +66,10 @@ func TestRefundClaimPage(t *testing.T) {
 
 	submit := func(t *testing.T, addr string) {
 		t.Helper()
-		tb.do(t, "type "+addr, chromedp.Clear(chromedp.ID("address")), chromedp.SendKeys(chromedp.ID("address"), addr),
+		// The previous answer's message goes first, so that waiting for
+		// #address-error waits for the page this submission loads.
+		tb.do(t, "type "+addr, chromedp.Evaluate[chromedp.Void](`var m = document.getElementById('address-error'); if (m) { m.remove(); }`),
+			chromedp.Clear(chromedp.ID("address")), chromedp.SendKeys(chromedp.ID("address"), addr),
 			chromedp.Click(chromedp.ID("claim-submit")))
 	}
 	for _, c := range []struct{ name, addr, want string }{

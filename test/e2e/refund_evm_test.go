@@ -262,3 +262,51 @@ func TestEVMSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEVMSweepReorg mines an EVM sweep's transaction, reorgs its block away
+// on anvil (the transaction is dropped) and checks the sweep forgets the
+// block and does not complete; sent and mined again, it completes.
+func TestEVMSweepReorg(t *testing.T) {
+	stack := testnode.StartStack(t)
+	w := newWallet(t)
+	e := newEnv(t, stack, testnode.PaydOptions{BTCKey: w.btc, EVMKey: w.evm, EVMConfirmations: 3})
+	ctx := context.Background()
+	cold := stack.EVM.Accounts()[2]
+	v := e.create(client.CreateInvoiceRequest{Amount: "0.01", Currency: "ETH", Methods: []string{"ethereum/eth"}})
+	stack.EVM.SendETH(method(t, v, "ethereum/eth").Address, big.NewInt(1e16))
+	stack.EVM.Mine(2) // anvil mines each transaction at once: 3 confirmations
+	e.wait(v.ID, invoice.StatusSettled, "", 20*time.Second)
+	sw, err := e.c.CreateSweep(ctx, client.SweepRequest{Chain: "ethereum", ToAddress: cold}, "")
+	if err != nil || len(sw.Transactions) != 1 {
+		t.Fatalf("sweep: %v %+v", err, sw)
+	}
+	tx := sw.Transactions[0].Transaction
+	signEVM(t, w, stack, &tx) // mined at once: 1 of 3 confirmations
+	waitTransfer := func(mined bool) *refund.View {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, err := e.c.GetRefund(ctx, sw.ID)
+			if err == nil && got.Status == refund.StatusBroadcast && (got.Transactions[0].BlockHeight != nil) == mined && (got.BlockHeight != nil) == mined {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sweep not broadcast with mined=%v: %v %+v\n%s", mined, err, got, e.payd.Tail(20))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitTransfer(true)
+	stack.EVM.Reorg(1)
+	waitTransfer(false)
+	stack.EVM.Mine(3) // without the transaction, nothing completes
+	if got := waitTransfer(false); got.Status != refund.StatusBroadcast {
+		t.Fatalf("after the reorg: %+v", got)
+	}
+	signEVM(t, w, stack, &tx) // the same signed transaction again
+	stack.EVM.Mine(2)
+	done := e.waitRefund(sw.ID, refund.StatusCompleted, 20*time.Second)
+	if done.Transactions[0].TxID == nil || done.Confirmations < 3 {
+		t.Fatalf("completed: %+v", done)
+	}
+}
