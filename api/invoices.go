@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/payd/payd/internal/httpx"
@@ -153,36 +154,16 @@ func (a *API) createInvoice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	idemKey, has := r.Header["Idempotency-Key"]
-	if !has {
+	if _, has := r.Header["Idempotency-Key"]; !has {
 		return a.doCreate(w, r, body)
 	}
-	ik := strings.TrimSpace(strings.Join(idemKey, ","))
-	if ik == "" || len(ik) > maxIdemKey || strings.ContainsFunc(ik, isControl) {
-		return httpx.InvalidField("Idempotency-Key", "Idempotency-Key must be 1…%d printable characters", maxIdemKey)
-	}
 	k, _ := keyFrom(r.Context())
-	hash := requestHash(r, body)
-
-	unlock := a.idem.lock(k.ID + "\x00" + ik)
-	defer unlock()
-
 	now := a.d.Now()
-	rec, err := a.d.Idempotency.IdempotencyRecord(r.Context(), k.ID, ik, now.Add(-IdempotencyTTL))
-	switch {
-	case err == nil:
-		if rec.RequestHash != hash {
-			return httpx.Errorf(http.StatusConflict, httpx.CodeConflict, "Idempotency-Key",
-				"this Idempotency-Key was used with a different request in the last 24 h")
-		}
-		w.Header().Set("Idempotent-Replayed", "true")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.StatusCode)
-		_, _ = w.Write(rec.Response)
-		return nil
-	case !errors.Is(err, store.ErrNotFound):
+	ik, hash, unlock, replayed, err := a.replay(w, r, body, now)
+	if err != nil || replayed {
 		return err
 	}
+	defer unlock()
 
 	req, err := decodeCreate(body)
 	if err != nil {
@@ -206,7 +187,7 @@ func (a *API) createInvoice(w http.ResponseWriter, r *http.Request) error {
 	}
 	// For an Invoices that did not store it (tests' fakes), save it now;
 	// ErrConflict means it is already stored with the invoice.
-	rec = store.IdempotencyRecord{APIKeyID: k.ID, Key: ik, RequestHash: hash, StatusCode: http.StatusCreated, Response: resp, CreatedAt: now}
+	rec := store.IdempotencyRecord{APIKeyID: k.ID, Key: ik, RequestHash: hash, StatusCode: http.StatusCreated, Response: resp, CreatedAt: now}
 	if err := a.d.Idempotency.SaveIdempotency(r.Context(), rec, now.Add(-IdempotencyTTL)); err != nil && !errors.Is(err, store.ErrConflict) {
 		// The invoice exists; answering 500 would make the client retry and
 		// get a 409. Answer with the invoice and log.
@@ -417,4 +398,37 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		}
 		k.mu.Unlock()
 	}
+}
+
+// replay handles a request's Idempotency-Key (present in the header): a key
+// seen with the same request in the last 24 h writes the stored response
+// (replayed); with another request it is 409. Otherwise it returns the key,
+// the request's hash and unlock, which the caller holds until its record is
+// stored (with what it creates).
+func (a *API) replay(w http.ResponseWriter, r *http.Request, body []byte, now time.Time) (ik, hash string, unlock func(), replayed bool, err error) {
+	ik = strings.TrimSpace(strings.Join(r.Header["Idempotency-Key"], ","))
+	if ik == "" || len(ik) > maxIdemKey || strings.ContainsFunc(ik, isControl) {
+		return "", "", nil, false, httpx.InvalidField("Idempotency-Key", "Idempotency-Key must be 1…%d printable characters", maxIdemKey)
+	}
+	k, _ := keyFrom(r.Context())
+	hash = requestHash(r, body)
+	unlock = a.idem.lock(k.ID + "\x00" + ik)
+	rec, err := a.d.Idempotency.IdempotencyRecord(r.Context(), k.ID, ik, now.Add(-IdempotencyTTL))
+	switch {
+	case err == nil:
+		unlock()
+		if rec.RequestHash != hash {
+			return "", "", nil, false, httpx.Errorf(http.StatusConflict, httpx.CodeConflict, "Idempotency-Key",
+				"this Idempotency-Key was used with a different request in the last 24 h")
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.StatusCode)
+		_, _ = w.Write(rec.Response)
+		return "", "", nil, true, nil
+	case !errors.Is(err, store.ErrNotFound):
+		unlock()
+		return "", "", nil, false, err
+	}
+	return ik, hash, unlock, false, nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/refund"
 	"github.com/payd/payd/service"
-	"github.com/payd/payd/store"
 )
 
 // refundErrs maps the refund service's not-found errors.
@@ -42,33 +41,15 @@ func renderRefund(a *API) func(*refund.Refund) ([]byte, error) {
 // transaction through the RefundIdempotency it is given (nil without a key).
 func (a *API) idempotent(w http.ResponseWriter, r *http.Request, body []byte, location string,
 	create func(k *service.RefundIdempotency) (*refund.Refund, error)) error {
-	idemKey, has := r.Header["Idempotency-Key"]
 	var k *service.RefundIdempotency
-	if has {
-		ik := strings.TrimSpace(strings.Join(idemKey, ","))
-		if ik == "" || len(ik) > maxIdemKey || strings.ContainsFunc(ik, isControl) {
-			return httpx.InvalidField("Idempotency-Key", "Idempotency-Key must be 1…%d printable characters", maxIdemKey)
-		}
+	if _, has := r.Header["Idempotency-Key"]; has {
 		key, _ := keyFrom(r.Context())
-		hash := requestHash(r, body)
-		unlock := a.idem.lock(key.ID + "\x00" + ik)
-		defer unlock()
 		now := a.d.Now()
-		rec, err := a.d.Idempotency.IdempotencyRecord(r.Context(), key.ID, ik, now.Add(-IdempotencyTTL))
-		switch {
-		case err == nil:
-			if rec.RequestHash != hash {
-				return httpx.Errorf(http.StatusConflict, httpx.CodeConflict, "Idempotency-Key",
-					"this Idempotency-Key was used with a different request in the last 24 h")
-			}
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(rec.StatusCode)
-			_, _ = w.Write(rec.Response)
-			return nil
-		case !errors.Is(err, store.ErrNotFound):
+		ik, hash, unlock, replayed, err := a.replay(w, r, body, now)
+		if err != nil || replayed {
 			return err
 		}
+		defer unlock()
 		k = &service.RefundIdempotency{APIKeyID: key.ID, Key: ik, RequestHash: hash, Response: renderRefund(a), ExpireBefore: now.Add(-IdempotencyTTL)}
 	}
 	rf, err := create(k)
