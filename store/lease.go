@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -12,11 +13,13 @@ import (
 // the lease it was made under (another instance took over).
 var ErrLeaseLost = errors.New("store: lease lost")
 
-// Lease is a held lease: its fencing token and when it runs out.
+// Lease is a held lease: its fencing token, when it was last taken or
+// renewed and when it runs out.
 type Lease struct {
 	Name    string
 	Holder  string
 	Token   int64
+	Renewed time.Time
 	Expires time.Time
 }
 
@@ -40,7 +43,7 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 	if err != nil {
 		return Lease{}, false, fmt.Errorf("store: lease %s: %w", name, err)
 	}
-	return Lease{Name: name, Holder: holder, Token: l.Token, Expires: time.UnixMilli(exp)}, true, nil
+	return Lease{Name: name, Holder: holder, Token: l.Token, Renewed: time.UnixMilli(nowMs), Expires: time.UnixMilli(exp)}, true, nil
 }
 
 // ReleaseLease gives l up at once (a graceful stop), so another instance
@@ -85,14 +88,29 @@ func (db *DB) Leases(ctx context.Context) ([]LeaseHolder, error) {
 // token, not expired at now). Called first in every write transaction of a
 // leased part. On PostgreSQL it locks the lease row FOR SHARE: a takeover
 // (which updates the row) waits until this transaction has committed, so no
-// write of the old holder lands after the new one started.
+// write of the old holder lands after the new one started. The transaction
+// may then sit idle for no longer than the lease has left
+// (idle_in_transaction_session_timeout, for this transaction only): when
+// the network between this instance and the database is cut mid-transaction,
+// PostgreSQL sees no disconnect and would otherwise keep the row locked —
+// and every other instance out of the lease — until TCP keepalive gives up,
+// hours later.
 func (tx *Tx) Fence(ctx context.Context, l Lease, now time.Time) error {
 	q := `SELECT token FROM leases WHERE name = ? AND holder = ? AND token = ? AND expires_at > ?`
+	args := []any{l.Name, l.Holder, l.Token, now.UnixMilli()}
 	if tx.db.pg {
-		q += ` FOR SHARE`
+		q = `SELECT token, set_config('idle_in_transaction_session_timeout', ?, true) FROM leases
+			WHERE name = ? AND holder = ? AND token = ? AND expires_at > ? FOR SHARE`
+		args = append([]any{strconv.FormatInt(max(l.Expires.Sub(now).Milliseconds(), 1), 10)}, args...)
 	}
 	var tok int64
-	err := tx.QueryRowContext(ctx, q, l.Name, l.Holder, l.Token, now.UnixMilli()).Scan(&tok)
+	var err error
+	if tx.db.pg {
+		var idle string
+		err = tx.QueryRowContext(ctx, q, args...).Scan(&tok, &idle)
+	} else {
+		err = tx.QueryRowContext(ctx, q, args...).Scan(&tok)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %s (token %d of %s)", ErrLeaseLost, l.Name, l.Token, l.Holder)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/payd/payd/internal/testnode"
 )
 
 func TestLeaseTakeoverAndFence(t *testing.T) {
@@ -52,5 +54,50 @@ func TestLeaseTakeoverAndFence(t *testing.T) {
 	ls, err := db.Leases(ctx)
 	if err != nil || len(ls) != 1 || ls[0].Holder != "a" {
 		t.Fatalf("leases %+v %v", ls, err)
+	}
+}
+
+// An instance cut off from PostgreSQL in the middle of a fenced transaction
+// leaves it open: the server sees no disconnect and, but for the fence's
+// idle timeout, would keep the lease row locked (FOR SHARE) and every other
+// instance out of the lease until TCP keepalive gave up. Here the holder's
+// transaction is simply left idle after its fence (what the server sees of
+// a cut): once the lease has run out, the other instance takes it over.
+func TestPostgresLeaseTakeoverPastAnAbandonedTransaction(t *testing.T) {
+	url := testnode.StartPostgres(t).NewDatabase(t)
+	a, b := openPostgresURL(t, url), openPostgresURL(t, url)
+	ctx := context.Background()
+	ttl := 2 * time.Second
+	la, ok, err := a.AcquireLease(ctx, "watcher:bitcoin", "a", ttl, time.Now())
+	if err != nil || !ok {
+		t.Fatalf("a acquires: %v %v", ok, err)
+	}
+	sqlTx, err := a.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlTx.Rollback()
+	if err := (&Tx{Tx: sqlTx, db: a}).Fence(ctx, la, time.Now()); err != nil {
+		t.Fatalf("a's fence: %v", err)
+	}
+	// a's transaction now holds the lease row and says nothing more.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		lb, ok, err := b.AcquireLease(actx, "watcher:bitcoin", "b", ttl, time.Now())
+		cancel()
+		if err == nil && ok {
+			if lb.Token != la.Token+1 {
+				t.Fatalf("b's token %d after a's %d", lb.Token, la.Token)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never takes over past a's abandoned transaction: %v %v", ok, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := sqlTx.Commit(); err == nil {
+		t.Fatal("a's abandoned transaction committed after b took over")
 	}
 }
