@@ -71,8 +71,9 @@ type Deps struct {
 	Webhooks    Webhooks
 	Idempotency IdempotencyStore
 	Reports     ReportStore
-	// Ready returns the reasons payd is not ready (empty = ready).
-	Ready func(ctx context.Context) []string
+	// Ready returns why payd is not ready (no reasons = ready) and what
+	// /readyz shows of the database and of this instance.
+	Ready func(ctx context.Context) Readiness
 	// EventsWS is the live hub's GET /v1/events/ws handler (wrapped with auth).
 	EventsWS http.Handler
 	// Metrics is the /metrics handler; nil = 404.

@@ -149,7 +149,7 @@ type env struct {
 	client   *http.Client
 	key      string // all scopes
 	readKey  string // invoices:read only
-	ready    []string
+	ready    Readiness
 	observed atomic.Int64
 }
 
@@ -172,7 +172,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	cfg := Config{}
 	d := Deps{
 		Invoices: e.inv, Keys: db, Events: db, Webhooks: e.wh, Idempotency: db, Reports: db,
-		Ready:    func(context.Context) []string { return e.ready },
+		Ready:    func(context.Context) Readiness { return e.ready },
 		EventsWS: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }),
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")

@@ -325,14 +325,41 @@ func TestOperations(t *testing.T) {
 	if st, _, b := e.do("GET", "/healthz", "", nil); st != 200 || !strings.Contains(string(b), `"status":"ok"`) {
 		t.Fatalf("healthz: %d %s", st, b)
 	}
-	if st, _, _ := e.do("GET", "/readyz", "", nil); st != 200 {
-		t.Fatalf("readyz: %d", st)
+	if st, _, b := e.do("GET", "/readyz", "", nil); st != 200 || string(b) != `{"status":"ready","version":"test"}`+"\n" {
+		t.Fatalf("readyz: %d %s", st, b)
 	}
-	e.ready = []string{"database: locked", "bitcoin: 12 blocks behind"}
+	e.ready = Readiness{Reasons: []string{"database: locked", "bitcoin: 12 blocks behind"}}
 	st, _, b := e.do("GET", "/readyz", "", nil)
 	if code, _ := errCode(t, b); st != 503 || code != httpx.CodeUnavailable || !strings.Contains(string(b), "12 blocks behind") {
 		t.Fatalf("readyz not ready: %d %s", st, b)
 	}
+	// Several instances on PostgreSQL: the database's health and this
+	// instance's leases, ready or not.
+	db := &DatabaseHealth{Driver: "postgres", Reachable: true, PingMS: 0.42}
+	inst := &InstanceHealth{ID: "h-1-ab", Leads: []string{"bitcoin"},
+		Leases:  []LeaseHealth{{Name: "watcher:bitcoin", Token: 3, AgeSeconds: 1.5, ExpiresAt: "2026-01-02T03:04:05Z"}},
+		Leaders: map[string]string{"watcher:bitcoin": "h-1-ab", "expirer": "h-2-cd"}}
+	for _, tt := range []struct {
+		reasons []string
+		status  int
+		want    string
+	}{
+		{nil, 200, `{"status":"ready","version":"test",` +
+			`"database":{"driver":"postgres","reachable":true,"ping_ms":0.42},` +
+			`"instance":{"id":"h-1-ab","leads":["bitcoin"],"leases":[{"name":"watcher:bitcoin","token":3,"age_seconds":1.5,"expires_at":"2026-01-02T03:04:05Z"}],` +
+			`"leaders":{"expirer":"h-2-cd","watcher:bitcoin":"h-1-ab"}}}`},
+		{[]string{"database: unreachable"}, 503, `{"error":{"code":"unavailable","message":"not ready: database: unreachable"},"status":"not_ready","version":"test",` +
+			`"reasons":["database: unreachable"],` +
+			`"database":{"driver":"postgres","reachable":true,"ping_ms":0.42},` +
+			`"instance":{"id":"h-1-ab","leads":["bitcoin"],"leases":[{"name":"watcher:bitcoin","token":3,"age_seconds":1.5,"expires_at":"2026-01-02T03:04:05Z"}],` +
+			`"leaders":{"expirer":"h-2-cd","watcher:bitcoin":"h-1-ab"}}}`},
+	} {
+		e.ready = Readiness{Reasons: tt.reasons, Database: db, Instance: inst}
+		if st, _, b := e.do("GET", "/readyz", "", nil); st != tt.status || strings.TrimSpace(string(b)) != tt.want {
+			t.Fatalf("readyz with %v:\n got %d %s\nwant %d %s", tt.reasons, st, b, tt.status, tt.want)
+		}
+	}
+	e.ready = Readiness{}
 	if st, _, b := e.do("GET", "/metrics", "", nil); st != 200 || !strings.Contains(string(b), "payd_up") {
 		t.Fatalf("metrics: %d %s", st, b)
 	}

@@ -86,6 +86,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		d.leases = newLeases(d.db, leaseTTL, log.With("subsystem", "lease"))
 		d.tail = newOutboxTail(d)
 		log.Info("shared database: singleton parts run under leases", "instance", d.leases.holder, "lease_ttl", leaseTTL)
+		d.metrics.SetLeases(d.leases.holder, d.leases.metricStates)
 	}
 
 	derivers := map[string]service.Deriver{}
@@ -196,7 +197,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	mux := http.NewServeMux()
 	a.Register(mux)
 	if cfg.Greenfield.Enabled {
-		greenfield.New(gfCfg, greenfield.Deps{Invoices: d.svc, Keys: d.db, Webhooks: d.hooks, Ready: d.ready,
+		greenfield.New(gfCfg, greenfield.Deps{Invoices: d.svc, Keys: d.db, Webhooks: d.hooks, Ready: d.readyReasons,
 			Chains: d.chainStatus, Log: log.With("subsystem", "greenfield")}).Register(mux)
 	}
 	co.Register(mux, co.Links(d.svc, checkout.LinkOptions{ClientIP: a.ClientIP}))
@@ -269,41 +270,78 @@ func (d *daemon) notify(evs []invoice.Event) {
 	}
 }
 
-// ready lists why payd is not ready: database, and every chain's node
-// reachable and within maxLag blocks of its tip.
-func (d *daemon) ready(ctx context.Context) []string {
-	var reasons []string
-	if err := d.db.Ping(ctx); err != nil {
-		reasons = append(reasons, "database: "+err.Error())
+// readyTimeout bounds /readyz's database round trips: a database cut off by
+// the network answers nothing, and a balancer's health check must get its
+// 503 before it gives up waiting.
+const readyTimeout = 2 * time.Second
+
+// ready lists why payd is not ready — the database, and every chain's node
+// reachable and within maxLag blocks of its tip (with several instances:
+// the chains this one leads; for the others, that some instance leads them)
+// — and reports the database's health and this instance's leases.
+func (d *daemon) ready(ctx context.Context) api.Readiness {
+	var rd api.Readiness
+	dctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	start := time.Now()
+	err := d.db.Ping(dctx)
+	ping := time.Since(start)
+	d.metrics.SetDatabase(err == nil, ping)
+	rd.Database = &api.DatabaseHealth{Driver: string(d.db.Dialect()), Reachable: err == nil,
+		PingMS: float64(ping.Microseconds()) / 1000}
+	switch {
+	case err != nil && dctx.Err() != nil && ctx.Err() == nil:
+		rd.Reasons = append(rd.Reasons, fmt.Sprintf("database: unreachable: no answer within %s", readyTimeout))
+	case err != nil:
+		rd.Reasons = append(rd.Reasons, "database: "+err.Error())
 	}
 	names := make([]string, 0, len(d.backends))
 	for n := range d.backends {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var others map[string]store.LeaseHolder
-	if d.leases != nil {
-		others = map[string]store.LeaseHolder{}
-		if ls, err := d.db.Leases(ctx); err == nil {
-			for _, l := range ls {
-				others[l.Name] = l
-			}
-		}
-	}
+	now := time.Now()
+	var leaders map[string]store.LeaseHolder // unexpired leases; nil: the table cannot be read
 	held := map[string]store.Lease{}
 	if d.leases != nil {
 		held = d.leases.Held()
+		if err == nil {
+			if ls, err := d.db.Leases(dctx); err == nil {
+				leaders = map[string]store.LeaseHolder{}
+				for _, l := range ls {
+					if now.Before(l.Expires) {
+						leaders[l.Name] = l
+					}
+				}
+			}
+		}
+		rd.Instance = &api.InstanceHealth{ID: d.leases.holder, Leads: []string{}, Leases: []api.LeaseHealth{}}
+		for _, st := range d.leases.States() {
+			if st.Held {
+				rd.Instance.Leases = append(rd.Instance.Leases, api.LeaseHealth{Name: st.Name, Token: st.Lease.Token,
+					AgeSeconds: max(now.Sub(st.Lease.Renewed).Seconds(), 0), ExpiresAt: st.Lease.Expires.UTC().Format(time.RFC3339Nano)})
+			}
+		}
+		if leaders != nil {
+			rd.Instance.Leaders = map[string]string{}
+			for n, l := range leaders {
+				rd.Instance.Leaders[n] = l.Holder
+			}
+		}
 	}
 	for _, n := range names {
 		if d.leases != nil {
 			if _, mine := held["watcher:"+n]; !mine {
 				// Another instance follows this chain: ready while its lease is
-				// live (the leader's own /readyz reports its lag).
-				if l, ok := others["watcher:"+n]; !ok || time.Now().After(l.Expires) {
-					reasons = append(reasons, fmt.Sprintf("chain %s: no instance holds its watcher lease", n))
+				// live (the leader's own /readyz reports its lag). This one's
+				// chain figures would be stale.
+				d.metrics.DeleteChain(n)
+				if _, ok := leaders["watcher:"+n]; !ok && leaders != nil {
+					rd.Reasons = append(rd.Reasons, fmt.Sprintf("chain %s: no instance holds its watcher lease", n))
 				}
 				continue
 			}
+			rd.Instance.Leads = append(rd.Instance.Leads, n)
 		}
 		st := d.backends[n].Status()
 		d.metrics.SetChain(n, st.TipHeight, st.Processed, st.Ready)
@@ -312,13 +350,16 @@ func (d *daemon) ready(ctx context.Context) []string {
 		}
 		switch {
 		case !st.Ready:
-			reasons = append(reasons, fmt.Sprintf("chain %s: %s", n, orDefault(st.Reason, "not ready")))
+			rd.Reasons = append(rd.Reasons, fmt.Sprintf("chain %s: %s", n, orDefault(st.Reason, "not ready")))
 		case st.Lag() > maxLag:
-			reasons = append(reasons, fmt.Sprintf("chain %s: %d blocks behind the node", n, st.Lag()))
+			rd.Reasons = append(rd.Reasons, fmt.Sprintf("chain %s: %d blocks behind the node", n, st.Lag()))
 		}
 	}
-	return reasons
+	return rd
 }
+
+// readyReasons is ready's reasons alone (the Greenfield API's view).
+func (d *daemon) readyReasons(ctx context.Context) []string { return d.ready(ctx).Reasons }
 
 func orDefault(s, def string) string {
 	if s == "" {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/payd/payd/internal/metrics"
 	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/store"
 )
@@ -19,8 +21,10 @@ import (
 // "High availability"). Every instance serves the API, checkout, dashboard
 // and websockets. The singleton parts — each chain's watcher, the expirer and
 // webhook delivery — run on the instance holding their lease (store.Lease):
-// renewed every ttl/3, given up when a renewal fails for longer than the
-// lease lasts (then another instance takes it within the lease time), and
+// renewed every ttl/3 (each round trip bounded to ttl/10), given up a
+// quarter of its time before it runs out when renewals keep failing — the
+// database down or cut off: then another instance takes it within the lease
+// time — and
 // fenced: every write of a watcher or the expirer checks the lease's token in
 // its own transaction, so an instance that lost its lease writes nothing.
 // Committed events reach every instance through the outbox: each tails it
@@ -74,17 +78,60 @@ func (l *leases) fence(name string) func(context.Context, *store.Tx) error {
 	}
 }
 
-// Held lists the leases this instance holds, with when each was last renewed.
+// Held lists the unexpired leases this instance holds.
 func (l *leases) Held() map[string]store.Lease {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	out := map[string]store.Lease{}
-	for n, p := range l.held {
-		if cur := p.Load(); cur != nil {
-			out[n] = *cur
+	for _, st := range l.States() {
+		if st.Held {
+			out[st.Name] = st.Lease
 		}
 	}
 	return out
+}
+
+// leaseState is one lease this instance runs a part under: held or not,
+// and the lease when held.
+type leaseState struct {
+	Name  string
+	Held  bool
+	Lease store.Lease
+}
+
+// States lists every lease this instance runs a part under, by name. A lease
+// past its expiry counts as not held even before the part has stopped (its
+// writes are fenced off by then).
+func (l *leases) States() []leaseState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	out := make([]leaseState, 0, len(l.held))
+	for n, p := range l.held {
+		st := leaseState{Name: n}
+		if cur := p.Load(); cur != nil && now.Before(cur.Expires) {
+			st.Held, st.Lease = true, *cur
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// metricStates is States for /metrics.
+func (l *leases) metricStates() []metrics.LeaseState {
+	var out []metrics.LeaseState
+	for _, st := range l.States() {
+		out = append(out, metrics.LeaseState{Name: st.Name, Held: st.Held, Renewed: st.Lease.Renewed})
+	}
+	return out
+}
+
+// acquire takes or renews lease name, within ttl/10: a database that does
+// not answer (a network cut drops packets rather than refusing them) must
+// not hold the caller past the lease's expiry.
+func (l *leases) acquire(ctx context.Context, name string) (store.Lease, bool, error) {
+	actx, cancel := context.WithTimeout(ctx, l.ttl/10)
+	defer cancel()
+	return l.db.AcquireLease(actx, name, l.holder, l.ttl, time.Now())
 }
 
 // run runs part whenever this instance holds lease name, until ctx is done.
@@ -93,15 +140,12 @@ func (l *leases) run(ctx context.Context, name string, part func(context.Context
 	p := l.slot(name)
 	every := l.ttl / 3
 	for ctx.Err() == nil {
-		lease, ok, err := l.db.AcquireLease(ctx, name, l.holder, l.ttl, time.Now())
+		lease, ok, err := l.acquire(ctx, name)
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("lease: cannot reach the database", "lease", name, "err", err)
 		}
 		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-time.After(every):
-			}
+			sleep(ctx, every)
 			continue
 		}
 		p.Store(&lease)
@@ -109,40 +153,12 @@ func (l *leases) run(ctx context.Context, name string, part func(context.Context
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- part(pctx) }()
-		lost := false
-		for !lost {
-			select {
-			case <-ctx.Done():
-				lost = true
-			case err := <-done:
-				if ctx.Err() == nil && err != nil {
-					l.log.Error("leased part stopped", "lease", name, "err", err)
-				}
-				done <- err
-				lost = true
-			case <-time.After(every):
-				next, ok, err := l.db.AcquireLease(ctx, name, l.holder, l.ttl, time.Now())
-				switch {
-				case err == nil && ok:
-					p.Store(&next)
-					lease = next
-				case err == nil && !ok:
-					l.log.Warn("lease lost: another instance took over", "lease", name)
-					lost = true
-				case time.Until(lease.Expires) < every:
-					// The database has not answered for most of the lease:
-					// stop before it runs out (the fence would refuse our
-					// writes by then anyway).
-					l.log.Warn("lease: database unreachable, stepping down", "lease", name, "err", err)
-					lost = true
-				default:
-					l.log.Warn("lease: renewal failed; retrying", "lease", name, "err", err)
-				}
-			}
-		}
+		lease = l.hold(ctx, p, lease, done)
+		// Not held from here on: the part's writes still in flight fail
+		// their fence at once instead of waiting for the expiry.
+		p.Store(nil)
 		stop()
 		<-done
-		p.Store(nil)
 		if ctx.Err() != nil {
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = l.db.ReleaseLease(rctx, lease)
@@ -150,12 +166,60 @@ func (l *leases) run(ctx context.Context, name string, part func(context.Context
 			return nil
 		}
 		// Let another instance have a go before trying again.
-		select {
-		case <-ctx.Done():
-		case <-time.After(every):
-		}
+		sleep(ctx, every)
 	}
 	return nil
+}
+
+// hold renews lease every ttl/3 while its part runs, and returns (the last
+// lease held) when ctx is done, the part stopped or another instance took
+// the lease. A failed renewal is retried after ttl/10; when the next retry
+// could not end ttl/4 before the expiry, hold steps down instead: the part
+// stops while the lease still has a quarter of its time left, so an
+// instance cut off from the database is no longer leading when another
+// takes the lease over. done receives the part's result and gets it back.
+func (l *leases) hold(ctx context.Context, p *atomic.Pointer[store.Lease], lease store.Lease, done chan error) store.Lease {
+	every, retry, margin := l.ttl/3, l.ttl/10, l.ttl/4
+	wait := every
+	for {
+		select {
+		case <-ctx.Done():
+			return lease
+		case err := <-done:
+			if ctx.Err() == nil && err != nil {
+				l.log.Error("leased part stopped", "lease", lease.Name, "err", err)
+			}
+			done <- err
+			return lease
+		case <-time.After(wait):
+		}
+		next, ok, err := l.acquire(ctx, lease.Name)
+		switch {
+		case ctx.Err() != nil:
+			return lease
+		case err == nil && ok:
+			p.Store(&next)
+			lease, wait = next, every
+		case err == nil && !ok:
+			l.log.Warn("lease lost: another instance took over", "lease", lease.Name)
+			return lease
+		case time.Until(lease.Expires)-2*retry < margin: // retry wait + its round trip
+			l.log.Warn("lease: database unreachable, stepping down", "lease", lease.Name, "expires_in", time.Until(lease.Expires).Round(time.Millisecond), "err", err)
+			return lease
+		default:
+			l.log.Warn("lease: renewal failed; retrying", "lease", lease.Name, "err", err)
+			wait = retry
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // outboxTail hands events committed by other instances to this one's

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,9 @@ type Metrics struct {
 	up         *prometheus.GaugeVec     // payd_chain_up{chain}
 	gap        *prometheus.GaugeVec     // payd_address_gap{method}
 	inbound    *prometheus.GaugeVec     // payd_lightning_inbound_sats{chain}
+	dbUp       prometheus.Gauge         // payd_database_up
+	dbPing     prometheus.Gauge         // payd_database_ping_seconds
+	leases     *leaseCollector          // payd_instance_info, payd_lease_held, payd_lease_age_seconds
 
 	// the merchant console (package dashboard)
 	consoleFail *prometheus.CounterVec // payd_console_login_failures_total{reason}
@@ -91,6 +95,15 @@ func New() *Metrics {
 			Name: "payd_address_gap",
 			Help: "Consecutive handed-out addresses without a payment, by payment method.",
 		}, []string{"method"}),
+		dbUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "payd_database_up",
+			Help: "1 when the database answered its last ping (every 5 s and on every /readyz), else 0.",
+		}),
+		dbPing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "payd_database_ping_seconds",
+			Help: "Round trip of the last database ping (its 2 s timeout when it did not answer).",
+		}),
+		leases: &leaseCollector{},
 	}
 	m.consoleFail = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "payd_console_login_failures_total",
@@ -105,7 +118,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.events, m.invoices, m.payments, m.deliveries, m.delivDur, m.httpDur,
-		m.tip, m.processed, m.lag, m.up, m.gap, m.inbound,
+		m.tip, m.processed, m.lag, m.up, m.gap, m.inbound, m.dbUp, m.dbPing, m.leases,
 	)
 	return m
 }
@@ -258,6 +271,102 @@ func (m *Metrics) SetChain(name string, tip, processed uint64, ready bool) {
 		up = 1
 	}
 	m.up.WithLabelValues(name).Set(up)
+}
+
+// DeleteChain drops a chain's series: another instance leads it (several
+// payd on one database), so this one's figures would be stale.
+func (m *Metrics) DeleteChain(name string) {
+	if m == nil {
+		return
+	}
+	for _, g := range []*prometheus.GaugeVec{m.tip, m.processed, m.lag, m.up} {
+		g.DeleteLabelValues(name)
+	}
+}
+
+// SetDatabase publishes the last database ping: answered or not, and its
+// round trip.
+func (m *Metrics) SetDatabase(up bool, ping time.Duration) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.dbUp.Set(v)
+	m.dbPing.Set(ping.Seconds())
+}
+
+// LeaseState is one lease an instance runs a part under (several payd on
+// one PostgreSQL database): held or not and, when held, its last renewal.
+type LeaseState struct {
+	Name    string
+	Held    bool
+	Renewed time.Time
+}
+
+// SetLeases publishes this instance's id (payd_instance_info) and, read at
+// every scrape from states, its leases: payd_lease_held{lease} 1 or 0 and,
+// for the held ones, payd_lease_age_seconds{lease} (time since the last
+// renewal).
+func (m *Metrics) SetLeases(instance string, states func() []LeaseState) {
+	if m == nil {
+		return
+	}
+	m.leases.set(instance, states)
+}
+
+var (
+	instanceDesc = prometheus.NewDesc("payd_instance_info",
+		"Always 1; instance is this payd's holder id in the lease table (several payd on one PostgreSQL database).", []string{"instance"}, nil)
+	leaseHeldDesc = prometheus.NewDesc("payd_lease_held",
+		"1 while this instance holds the lease (watcher:<chain>: it leads the chain), else 0.", []string{"lease"}, nil)
+	leaseAgeDesc = prometheus.NewDesc("payd_lease_age_seconds",
+		"Time since this instance last renewed a lease it holds (renewed every ~3 s; it runs out after 10 s).", []string{"lease"}, nil)
+)
+
+// leaseCollector reads the lease states at scrape time, so the ages are
+// current; it collects nothing until SetLeases.
+type leaseCollector struct {
+	mu       sync.Mutex
+	instance string
+	states   func() []LeaseState
+	now      func() time.Time
+}
+
+func (c *leaseCollector) set(instance string, states func() []LeaseState) {
+	c.mu.Lock()
+	c.instance, c.states = instance, states
+	c.mu.Unlock()
+}
+
+func (c *leaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- instanceDesc
+	ch <- leaseHeldDesc
+	ch <- leaseAgeDesc
+}
+
+func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	instance, states, now := c.instance, c.states, c.now
+	c.mu.Unlock()
+	if states == nil {
+		return
+	}
+	if now == nil {
+		now = time.Now
+	}
+	ch <- prometheus.MustNewConstMetric(instanceDesc, prometheus.GaugeValue, 1, instance)
+	t := now()
+	for _, st := range states() {
+		held := 0.0
+		if st.Held {
+			held = 1
+			ch <- prometheus.MustNewConstMetric(leaseAgeDesc, prometheus.GaugeValue, max(t.Sub(st.Renewed).Seconds(), 0), st.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(leaseHeldDesc, prometheus.GaugeValue, held, st.Name)
+	}
 }
 
 // SetGap publishes the number of consecutive handed-out addresses of a

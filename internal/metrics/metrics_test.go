@@ -144,6 +144,64 @@ func TestOperationalMetrics(t *testing.T) {
 	}
 }
 
+// The database's ping and, with several instances, the leases: read at
+// scrape time, so a lease given up shows 0 and has no age.
+func TestDatabaseAndLeaseMetrics(t *testing.T) {
+	m := New()
+	if out := scrape(t, m); strings.Contains(out, "payd_lease_held") || strings.Contains(out, "payd_instance_info") {
+		t.Fatalf("lease metrics before SetLeases (SQLite: one instance):\n%s", out)
+	}
+	t0 := time.Unix(1700000000, 0)
+	m.leases.now = func() time.Time { return t0 }
+	held := true
+	m.SetLeases("h-1-ab", func() []LeaseState {
+		return []LeaseState{
+			{Name: "expirer"},
+			{Name: "watcher:bitcoin", Held: held, Renewed: t0.Add(-1500 * time.Millisecond)},
+		}
+	})
+	m.SetDatabase(true, 2500*time.Microsecond)
+	m.SetChain("bitcoin", 10, 10, true)
+	tests := []struct {
+		name       string
+		change     func()
+		want, lack []string
+	}{
+		{"leader of bitcoin", func() {}, []string{
+			`payd_instance_info{instance="h-1-ab"} 1`,
+			`payd_lease_held{lease="expirer"} 0`,
+			`payd_lease_held{lease="watcher:bitcoin"} 1`,
+			`payd_lease_age_seconds{lease="watcher:bitcoin"} 1.5`,
+			`payd_database_up 1`,
+			`payd_database_ping_seconds 0.0025`,
+			`payd_chain_up{chain="bitcoin"} 1`,
+		}, []string{`payd_lease_age_seconds{lease="expirer"}`}},
+		{"cut off: lease given up, database down", func() {
+			held = false
+			m.SetDatabase(false, 2*time.Second)
+			m.DeleteChain("bitcoin")
+		}, []string{
+			`payd_lease_held{lease="watcher:bitcoin"} 0`,
+			`payd_database_up 0`,
+			`payd_database_ping_seconds 2`,
+		}, []string{`payd_lease_age_seconds{lease="watcher:bitcoin"}`, `payd_chain_up{chain="bitcoin"}`, `payd_chain_tip_height{chain="bitcoin"}`}},
+	}
+	for _, tt := range tests {
+		tt.change()
+		out := scrape(t, m)
+		for _, w := range tt.want {
+			if !strings.Contains(out, w+"\n") {
+				t.Errorf("%s: scrape lacks %q", tt.name, w)
+			}
+		}
+		for _, l := range tt.lack {
+			if strings.Contains(out, l) {
+				t.Errorf("%s: scrape has %q", tt.name, l)
+			}
+		}
+	}
+}
+
 func TestStatusClass(t *testing.T) {
 	for status, want := range map[int]string{200: "2xx", 201: "2xx", 304: "3xx", 404: "4xx", 503: "5xx", 0: "other", 999: "other"} {
 		if got := statusClass(status); got != want {
@@ -159,6 +217,9 @@ func TestNilMetricsObserveNothing(t *testing.T) {
 	m.ObserveHTTP("GET /", 200, time.Second)
 	m.SetChain("bitcoin", 1, 1, true)
 	m.SetGap("bitcoin/btc", 1)
+	m.DeleteChain("bitcoin")
+	m.SetDatabase(true, time.Millisecond)
+	m.SetLeases("h", func() []LeaseState { return nil })
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 404 {
