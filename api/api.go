@@ -305,6 +305,12 @@ func (a *API) toHTTP(r *http.Request, reqID string, err error) *httpx.Error {
 	switch {
 	case errors.As(err, &he):
 		return he
+	case store.Unavailable(err):
+		// An outage of the database, not a fault of payd's: it ends by itself.
+		a.log.Warn("database unavailable", "err", err, "request_id", reqID, "route", r.Pattern)
+		e := httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "", "the database is unavailable; retry later")
+		e.RetryAfter = 1
+		return e
 	case errors.As(err, &se):
 		st := se.Status
 		if st == 0 {

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payd/payd/internal/apikey"
 	"github.com/payd/payd/internal/httpx"
@@ -316,6 +319,35 @@ func TestPaymentsReport(t *testing.T) {
 		st, _, b := e.do("GET", "/v1/reports/payments.csv"+q, e.readKey, nil)
 		if code, f := errCode(t, b); st != 400 || code != httpx.CodeInvalidField || f != field {
 			t.Errorf("%s: %d %s", q, st, b)
+		}
+	}
+}
+
+// The database away (PostgreSQL restarting, the network cut): requests
+// answer 503 unavailable with Retry-After, not 500 internal, and show
+// nothing of the error.
+func TestDatabaseOutageIs503(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"refused", fmt.Errorf("store: begin: failed to connect to 127.0.0.1:5432: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503},
+		{"conn closed", fmt.Errorf("store: commit: %w", pgconn.ErrConnClosed), 503},
+		{"server shutting down", fmt.Errorf("store: x: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), 503},
+		{"a fault of payd's", errors.New("store: scan: invalid amount"), 500},
+	} {
+		e.inv.GetFn = func(context.Context, string) (*invoice.Invoice, error) { return nil, tt.err }
+		st, h, b := e.do("GET", "/v1/invoices/"+invoice.NewID(invoice.PrefixInvoice, testNow), e.key, nil)
+		if st != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, st, b, tt.want)
+		}
+		if code, _ := errCode(t, b); st == 503 && (code != httpx.CodeUnavailable || h.Get("Retry-After") != "1") {
+			t.Errorf("%s: %s, Retry-After %q", tt.name, b, h.Get("Retry-After"))
+		}
+		if strings.Contains(string(b), "store:") || strings.Contains(string(b), "127.0.0.1") {
+			t.Errorf("%s: the body shows the error: %s", tt.name, b)
 		}
 	}
 }

@@ -29,14 +29,14 @@ type Lease struct {
 // instance holds an unexpired lease.
 func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (l Lease, held bool, err error) {
 	nowMs, exp := now.UnixMilli(), now.Add(ttl).UnixMilli()
-	err = db.Write(ctx, func(tx *Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO leases (name, holder, token, expires_at, renewed_at) VALUES (?, ?, 1, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET
-				token = CASE WHEN leases.holder = excluded.holder THEN leases.token ELSE leases.token + 1 END,
-				holder = excluded.holder, expires_at = excluded.expires_at, renewed_at = excluded.renewed_at
-			WHERE leases.holder = excluded.holder OR leases.expires_at <= ?
-			RETURNING token`, name, holder, exp, nowMs, nowMs).Scan(&l.Token)
-	})
+	// One statement, committed on its own: on PostgreSQL through the lease
+	// connection, so a renewal never waits for this instance's writes.
+	err = db.leaseConn().QueryRowContext(ctx, `INSERT INTO leases (name, holder, token, expires_at, renewed_at) VALUES (?, ?, 1, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET
+			token = CASE WHEN leases.holder = excluded.holder THEN leases.token ELSE leases.token + 1 END,
+			holder = excluded.holder, expires_at = excluded.expires_at, renewed_at = excluded.renewed_at
+		WHERE leases.holder = excluded.holder OR leases.expires_at <= ?
+		RETURNING token`, name, holder, exp, nowMs, nowMs).Scan(&l.Token)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Lease{}, false, nil
 	}
@@ -49,10 +49,20 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 // ReleaseLease gives l up at once (a graceful stop), so another instance
 // takes over without waiting for the expiry.
 func (db *DB) ReleaseLease(ctx context.Context, l Lease) error {
-	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?`, l.Name, l.Holder, l.Token)
-		return err
-	})
+	_, err := db.leaseConn().ExecContext(ctx, `UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?`, l.Name, l.Holder, l.Token)
+	if err != nil {
+		return fmt.Errorf("store: release lease %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// leaseConn is where lease statements go: PostgreSQL's lease connection, or
+// SQLite's one writer (one payd owns the file).
+func (db *DB) leaseConn() *sql.DB {
+	if db.leases != nil {
+		return db.leases
+	}
+	return db.w
 }
 
 // LeaseHolder is one row of the lease table, for /readyz and metrics.

@@ -105,6 +105,9 @@ func OpenPostgres(ctx context.Context, url string, o PostgresOptions) (*DB, erro
 	}
 	db.w = open(o.WriteConns)
 	db.r = open(o.MaxConns)
+	// Lease renewals must not queue behind this instance's writes (one
+	// writer connection, busy under load): they get a connection of their own.
+	db.leases = open(1)
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", db.path, err)

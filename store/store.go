@@ -81,7 +81,8 @@ type DB struct {
 	readStmts map[string]*sql.Stmt // hot read statements, prepared once on the read pool
 
 	pg       bool            // PostgreSQL (postgres.go) instead of SQLite
-	pgConfig *pgx.ConnConfig // PostgreSQL: for the connections outside the pools (LISTEN, leases)
+	pgConfig *pgx.ConnConfig // PostgreSQL: for the connections outside the pools (LISTEN)
+	leases   *sql.DB         // PostgreSQL: the lease round trips' own connection (lease.go)
 }
 
 // queryRow runs a hot read statement, prepared once on the read pool
@@ -193,6 +194,9 @@ func (db *DB) Close() error {
 	}
 	if db.w != nil {
 		err = errors.Join(err, db.w.Close())
+	}
+	if db.leases != nil {
+		err = errors.Join(err, db.leases.Close())
 	}
 	if db.lock != nil {
 		_ = db.lock.Truncate(0)

@@ -270,6 +270,9 @@ func (b *Backend) Check(ctx context.Context) (chain.BlockRef, error) {
 
 // block fetches ref's block raw and scans it.
 func (b *Backend) block(ctx context.Context, ref chain.BlockRef, spends map[wire.OutPoint]chainhash.Hash) (*ScanResult, error) {
+	if b.cfg.BeforeBlock != nil {
+		b.cfg.BeforeBlock(ctx)
+	}
 	body := bodyPool.Get().(*bytes.Buffer)
 	defer bodyPool.Put(body)
 	if err := b.rpc.callBody(ctx, body, "getblock", ref.Hash, 0); err != nil {

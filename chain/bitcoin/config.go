@@ -1,6 +1,7 @@
 package bitcoin
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"time"
@@ -33,6 +34,11 @@ type Config struct {
 	Depth int
 	// RequestTimeout bounds one RPC call; default 30s.
 	RequestTimeout time.Duration
+	// BeforeBlock, if set, runs before each block is matched against the
+	// watched set, so that addresses handed out elsewhere (another payd on
+	// the same database) can be watched first. Mempool transactions are not
+	// waited for: one missed there is found in its block.
+	BeforeBlock func(ctx context.Context)
 }
 
 func (c *Config) setDefaults() {

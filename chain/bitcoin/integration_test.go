@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,6 +229,32 @@ func TestIntegrationBtcd(t *testing.T) {
 			t.Fatalf("block transfers = %+v", ev.Transfers)
 		}
 		waitReady(t, r.b, ev.Block.Height)
+	})
+
+	// Another payd on the same database handed the address out: BeforeBlock
+	// watches it before the block holding its payment is matched.
+	t.Run("BeforeBlock runs before the block is matched", func(t *testing.T) {
+		addr := testnode.MustRegtestAddress(t, "p2wpkh")
+		var b atomic.Pointer[bitcoin.Backend]
+		var pending atomic.Bool
+		cfg := config(node)
+		cfg.BeforeBlock = func(context.Context) {
+			if pending.Load() {
+				b.Load().Watch(addr)
+			}
+		}
+		r := start(t, cfg, nil)
+		b.Store(r.b)
+		r.rec.nextBlock(t)
+		pending.Store(true)
+		txid := node.Pay(addr, 7_000, false)
+		hash := node.Generate(1)[0]
+		ev := r.rec.waitFor(t, 20*time.Second, "block "+hash, func(ev chain.Event) bool {
+			return ev.Type == chain.BlockConnected && ev.Block.Hash == hash
+		})
+		if tr, ok := hasTransfer(ev, txid); !ok || tr.Address != addr {
+			t.Fatalf("block %s transfers %+v, want %s paying %s", hash, ev.Transfers, txid, addr)
+		}
 	})
 
 	t.Run("address kinds", func(t *testing.T) {

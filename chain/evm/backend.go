@@ -456,6 +456,9 @@ func (b *backoff) reset() { b.cur = 0 }
 // connect fetches block ref and returns its BlockConnected event. tip is the
 // node's height as last seen (to decide on range log queries).
 func (b *Backend) connect(ctx context.Context, ref chain.BlockRef, tip uint64) (chain.Event, error) {
+	if b.cfg.BeforeBlock != nil {
+		b.cfg.BeforeBlock(ctx)
+	}
 	body, err := b.rpc.callRaw(ctx, "eth_getBlockByHash", ref.Hash, true)
 	if err != nil {
 		return chain.Event{}, err

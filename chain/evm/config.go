@@ -1,6 +1,7 @@
 package evm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,6 +54,10 @@ type Config struct {
 	// MaxLogRange is the largest eth_getLogs block range asked for while
 	// catching up (default 1000); ranges a node refuses are split.
 	MaxLogRange uint64
+	// BeforeBlock, if set, runs before each block is matched against the
+	// watched set, so that addresses handed out elsewhere (another payd on
+	// the same database) can be watched first.
+	BeforeBlock func(ctx context.Context)
 }
 
 // CheckError is a configuration that does not match the node. Key names the

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,6 +412,28 @@ func TestAnvilRestartCatchUp(t *testing.T) {
 	}
 	_, after := replay(t, recent, evs2)
 	checkTransfers(t, append(before, after...), want)
+}
+
+// Another payd on the same database handed the address out: BeforeBlock
+// watches it before the block holding its payment is matched (anvil mines
+// the payment at once).
+func TestAnvilBeforeBlock(t *testing.T) {
+	node := testnode.StartAnvil(t)
+	var b *Backend
+	var pending atomic.Bool
+	b = newNodeBackend(t, node, "anvil", "", func(c *Config) {
+		c.BeforeBlock = func(context.Context) {
+			if pending.Load() {
+				b.Watch(watchedA)
+			}
+		}
+	})
+	r := startRun(t, b, nil)
+	r.waitTip(node, node.BlockNumber())
+	pending.Store(true)
+	tx := node.SendETH(watchedA, big.NewInt(5))
+	_, got := replay(t, nil, r.waitTip(node, node.BlockNumber()))
+	checkTransfers(t, got, []wantTransfer{{tx, "ETH", watchedA, big.NewInt(5)}})
 }
 
 func TestAnvilCheck(t *testing.T) {

@@ -52,7 +52,7 @@ func init() {
 						continue
 					}
 					if !offline {
-						n, err := newBackend(name, ch, log)
+						n, err := newBackend(name, ch, nil, log)
 						if err != nil {
 							failed = append(failed, err)
 							continue
@@ -98,7 +98,7 @@ func init() {
 // checkLightning builds the Lightning backend (refusing an admin macaroon)
 // and, online, prints the node's alias, pubkey and inbound liquidity.
 func checkLightning(ctx context.Context, out io.Writer, name string, ch config.Chain, offline bool, timeout time.Duration, log *slog.Logger) error {
-	n, err := newBackend(name, ch, log)
+	n, err := newBackend(name, ch, nil, log)
 	if err != nil {
 		fmt.Fprintf(out, "%s: REFUSED: %v\n", name, err)
 		return err

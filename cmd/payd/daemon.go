@@ -84,7 +84,9 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	if cfg.Database.Postgres() {
 		d.leases = newLeases(d.db, leaseTTL, log.With("subsystem", "lease"))
-		d.tail = newOutboxTail(d)
+		if d.tail, err = newOutboxTail(ctx, d); err != nil {
+			return nil, err
+		}
 		log.Info("shared database: singleton parts run under leases", "instance", d.leases.holder, "lease_ttl", leaseTTL)
 		d.metrics.SetLeases(d.leases.holder, d.leases.metricStates)
 	}
@@ -93,7 +95,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	invoicers := map[string]service.Invoicer{}
 	for _, name := range cfg.ChainNames() {
 		ch := cfg.Chains[name]
-		b, err := newBackend(name, ch, log)
+		b, err := newBackend(name, ch, d.beforeBlock, log)
 		if err != nil {
 			return nil, err
 		}
@@ -244,6 +246,15 @@ func checkNode(ctx context.Context, name string, b node, log *slog.Logger) error
 
 func isNotFound(err error) bool {
 	return errors.Is(err, service.ErrNotFound) || errors.Is(err, store.ErrNotFound) || errors.Is(err, webhook.ErrNotFound)
+}
+
+// beforeBlock runs before a chain backend matches a block against its
+// watched set: with several instances, the addresses other instances
+// handed out must be watched first (outboxTail.catchUp).
+func (d *daemon) beforeBlock(ctx context.Context) {
+	if d.tail != nil {
+		d.tail.beforeBlock(ctx)
+	}
 }
 
 // notify fans committed events out: webhooks, websockets, metrics, expiry.
@@ -406,12 +417,18 @@ func (d *daemon) run(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return nil
 					}
-					// A backend fault (deep reorg, wrong network): retry after a pause.
-					log.Error("watcher stopped; restarting", "err", err)
+					// A backend fault (deep reorg, wrong network): retry after a
+					// pause. The database away (restarting, cut off) is no fault
+					// of payd's and usually short: retry soon.
+					pause, level := 10*time.Second, slog.LevelError
+					if store.Unavailable(err) || errors.Is(err, store.ErrLeaseLost) {
+						pause, level = time.Second, slog.LevelWarn
+					}
+					log.Log(ctx, level, "watcher stopped; restarting", "err", err, "in", pause)
 					select {
 					case <-ctx.Done():
 						return nil
-					case <-time.After(10 * time.Second):
+					case <-time.After(pause):
 					}
 				}
 			})()

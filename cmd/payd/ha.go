@@ -139,13 +139,21 @@ func (l *leases) acquire(ctx context.Context, name string) (store.Lease, bool, e
 func (l *leases) run(ctx context.Context, name string, part func(context.Context) error) error {
 	p := l.slot(name)
 	every := l.ttl / 3
+	unreachable := false // logged once per outage, not every attempt
 	for ctx.Err() == nil {
 		lease, ok, err := l.acquire(ctx, name)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && ctx.Err() == nil && !unreachable:
 			l.log.Warn("lease: cannot reach the database", "lease", name, "err", err)
+			unreachable = true
+		case err == nil && unreachable:
+			l.log.Info("lease: database reachable again", "lease", name)
+			unreachable = false
 		}
 		if !ok {
-			sleep(ctx, every)
+			// Held elsewhere: ask again soon, so a dead holder's lease is
+			// taken within ttl/10 of its expiry.
+			sleep(ctx, l.ttl/10)
 			continue
 		}
 		p.Store(&lease)
@@ -229,10 +237,20 @@ type outboxTail struct {
 	mu    sync.Mutex
 	local map[int64]bool // seqs this instance notified itself (skipped by the tail)
 	wake  chan struct{}
+
+	readMu sync.Mutex // one reader at a time: Run, or a backend's catchUp
+	cursor int64      // the last seq handed on
 }
 
-func newOutboxTail(d *daemon) *outboxTail {
-	return &outboxTail{d: d, local: map[int64]bool{}, wake: make(chan struct{}, 1)}
+// newOutboxTail starts the tail at the outbox's end, before any part runs:
+// every address handed out later reaches the backends through it, every
+// earlier one is loaded by the watchers from the database.
+func newOutboxTail(ctx context.Context, d *daemon) (*outboxTail, error) {
+	cursor, err := d.db.LastEventSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return &outboxTail{d: d, local: map[int64]bool{}, wake: make(chan struct{}, 1), cursor: cursor}, nil
 }
 
 // sawLocal records events notified in-process.
@@ -253,56 +271,64 @@ func (o *outboxTail) poke() {
 	}
 }
 
-func (o *outboxTail) Run(ctx context.Context) error {
-	db := o.d.db
-	cursor, err := db.LastEventSeq(ctx)
-	for err != nil {
-		if ctx.Err() != nil {
+// catchUp hands on every event committed after the cursor. A chain backend
+// calls it before it matches a block against its watched set (BeforeBlock):
+// an invoice created through another instance was committed before anyone
+// could pay it, so its address is watched before the block holding the
+// payment is read — however late LISTEN/NOTIFY or the poll would have told.
+func (o *outboxTail) catchUp(ctx context.Context) error {
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
+	for ctx.Err() == nil {
+		evs, err := o.d.db.EventsAfter(ctx, o.cursor, 500)
+		if err != nil {
+			return err
+		}
+		var remote []invoice.Event
+		o.mu.Lock()
+		for _, e := range evs {
+			if o.local[e.Seq] {
+				delete(o.local, e.Seq)
+			} else {
+				remote = append(remote, e)
+			}
+			o.cursor = e.Seq
+		}
+		for s := range o.local {
+			if s <= o.cursor {
+				delete(o.local, s)
+			}
+		}
+		o.mu.Unlock()
+		if len(remote) > 0 {
+			o.d.remoteEvents(ctx, remote)
+		}
+		if len(evs) < 500 {
 			return nil
 		}
-		o.d.log.Warn("outbox tail: cannot reach the database", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-		cursor, err = db.LastEventSeq(ctx)
 	}
+	return ctx.Err()
+}
+
+// beforeBlock is the chain backends' BeforeBlock: catch up on the outbox,
+// briefly (a database away fails the block's own write anyway).
+func (o *outboxTail) beforeBlock(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := o.catchUp(ctx); err != nil && ctx.Err() == nil {
+		o.d.log.Warn("outbox tail: catch up before a block", "err", err)
+	}
+}
+
+func (o *outboxTail) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); _ = db.Listen(ctx, store.EventsChannel, o.poke) }()
+	go func() { defer wg.Done(); _ = o.d.db.Listen(ctx, store.EventsChannel, o.poke) }()
 	defer wg.Wait()
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	for {
-		for ctx.Err() == nil {
-			evs, err := db.EventsAfter(ctx, cursor, 500)
-			if err != nil {
-				break
-			}
-			var remote []invoice.Event
-			o.mu.Lock()
-			for _, e := range evs {
-				if o.local[e.Seq] {
-					delete(o.local, e.Seq)
-				} else {
-					remote = append(remote, e)
-				}
-				cursor = e.Seq
-			}
-			for s := range o.local {
-				if s <= cursor {
-					delete(o.local, s)
-				}
-			}
-			o.mu.Unlock()
-			if len(remote) > 0 {
-				o.d.remoteEvents(ctx, remote)
-			}
-			if len(evs) < 500 {
-				break
-			}
-		}
+		_ = o.catchUp(ctx) // a database away: the next poke or poll tries again
 		select {
 		case <-ctx.Done():
 			return nil

@@ -55,15 +55,16 @@ func (i invoicer) CreateInvoice(ctx context.Context, sats *big.Int, memo string,
 	return service.BOLT11{PaymentRequest: inv.PaymentRequest, PaymentHash: inv.PaymentHash, AddIndex: inv.AddIndex}, err
 }
 
-// newBackend builds the backend of one configured chain.
-func newBackend(name string, ch config.Chain, log *slog.Logger) (node, error) {
+// newBackend builds the backend of one configured chain. beforeBlock, if
+// not nil, runs before each block is matched against the watched set.
+func newBackend(name string, ch config.Chain, beforeBlock func(context.Context), log *slog.Logger) (node, error) {
 	log = log.With("subsystem", "chain", "chain", name)
 	switch ch.Type {
 	case "bitcoin":
 		b, err := bitcoin.New(bitcoin.Config{
 			Name: name, Asset: "BTC", Network: ch.Network,
 			RPCURL: ch.RPCURL, RPCUser: ch.RPCUser, RPCPassword: ch.RPCPassword.Reveal(), CookieFile: ch.CookieFile,
-			PollInterval: ch.PollInterval, WebsocketURL: ch.WSURL,
+			PollInterval: ch.PollInterval, WebsocketURL: ch.WSURL, BeforeBlock: beforeBlock,
 		}, log)
 		if err != nil {
 			return nil, fmt.Errorf("chains.%s: %w", name, err)
@@ -78,7 +79,7 @@ func newBackend(name string, ch config.Chain, log *slog.Logger) (node, error) {
 		b, err := evm.New(evm.Config{
 			Name: name, ChainID: ch.ChainID, RPCURL: ch.RPCURL, WSURL: ch.WSURL,
 			PollInterval: ch.PollInterval, NativeAsset: native, Tokens: tokens,
-			TraceInternal: ch.TraceInternal, MaxLogRange: ch.MaxLogRange,
+			TraceInternal: ch.TraceInternal, MaxLogRange: ch.MaxLogRange, BeforeBlock: beforeBlock,
 		}, log)
 		if err != nil {
 			return nil, fmt.Errorf("chains.%s: %w", name, err)
