@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 func init() {
 	register(func(g *globals) *cobra.Command {
-		var apiURL string
 		cmd := &cobra.Command{
 			Use:   "refund",
 			Short: "Create refunds, show them and fetch their PSBTs through a running payd's API (key from " + apiKeyEnv + ")",
@@ -21,19 +19,11 @@ func init() {
 ` + apiKeyEnv + ` (see docs/refunds.md). payd is watch-only: it builds the unsigned
 transaction; you sign it in your own wallet.`,
 		}
-		cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
-		newClient := func() (*client.Client, error) {
-			key := os.Getenv(apiKeyEnv)
-			if key == "" {
-				return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
-			}
-			return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
-		}
+		newClient := g.apiClient(cmd)
 		cmd.AddCommand(refundCreateCmd(newClient), refundGetCmd(newClient), refundPSBTCmd(newClient), refundBroadcastCmd(newClient), refundCancelCmd(newClient))
 		return cmd
 	})
 	register(func(g *globals) *cobra.Command {
-		var apiURL string
 		cmd := &cobra.Command{
 			Use:   "sweep",
 			Short: "Move settled invoices' funds to cold storage: payd prepares the PSBT / unsigned transactions, your wallet signs (key from " + apiKeyEnv + ")",
@@ -41,14 +31,7 @@ transaction; you sign it in your own wallet.`,
 sign and hand it back with the refund commands, which take sweep ids too:
 payd refund psbt sw_…, payd refund broadcast sw_… SIGNED, payd refund get sw_….`,
 		}
-		cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
-		newClient := func() (*client.Client, error) {
-			key := os.Getenv(apiKeyEnv)
-			if key == "" {
-				return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
-			}
-			return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
-		}
+		newClient := g.apiClient(cmd)
 		cmd.AddCommand(sweepCreateCmd(newClient))
 		return cmd
 	})
