@@ -45,23 +45,13 @@ func figCreatePG(e *env, f *Figure) {
 	// Continued, it first catches up with the invoices a created meanwhile
 	// (its outbox tail reads each one to watch its address): settle waits
 	// for that before two instances are measured.
-	paused := false
-	pause := func(on bool) {
-		if on == paused {
-			return
-		}
-		sig := syscall.SIGCONT
-		if on {
-			sig = syscall.SIGSTOP
-		}
-		if err := b.cmd.Process.Signal(sig); err != nil {
-			t.Fatalf("signal second payd: %v", err)
-		}
-		paused = on
-		if !on {
-			settle(b)
-		}
+	cnt, err := newPGCounter(pg, dbURL)
+	if err != nil {
+		t.Fatalf("pg_stat_statements: %v", err)
 	}
+	defer cnt.close()
+	pb := &pauser{t: t, d: b, inTx: cnt.inTransaction}
+	pause := pb.set
 	t.Cleanup(func() { pause(false) })
 	hostport := func(d *daemon) string { return strings.TrimPrefix(d.url, "http://") }
 	px := startRRProxy(t, hostport(a))
@@ -166,12 +156,7 @@ func figCreatePG(e *env, f *Figure) {
 
 	// Statements per invoice (pg_stat_statements) and, with two instances,
 	// what the database's active backends wait on.
-	cnt, err := newPGCounter(pg, dbURL)
-	if err != nil {
-		t.Fatalf("pg_stat_statements: %v", err)
-	}
-	defer cnt.close()
-	count := func(dm *daemon, label string, waits bool) {
+	count := func(dm *daemon, key, label string, waits bool) {
 		if err := cnt.reset(); err != nil {
 			f.note("Statement count (%s) failed: %v", label, err)
 			return
@@ -196,22 +181,34 @@ func figCreatePG(e *env, f *Figure) {
 		for _, s := range st.Top {
 			top = append(top, fmt.Sprintf("`%s` %.3f (%.2f ms each)", s.Query, float64(s.Calls)/n, s.TotalMS/float64(max(s.Calls, 1))))
 		}
-		f.value("statements_per_invoice_"+label, float64(st.Calls)/n)
-		f.value("transactions_per_invoice_"+label, float64(st.Xacts)/n)
-		f.note("Statements payd sent per invoice created (%s, pg_stat_statements over a %s load, %d invoices, BEGIN/COMMIT included; each autocommit read is a transaction too): %.2f statements and %.2f committed transactions per invoice; most frequent (calls per invoice, mean execution time in the server): %s.",
-			label, e.scale(2*time.Second), r.Count, float64(st.Calls)/n, float64(st.Xacts)/n, strings.Join(top, "; "))
+		f.value("statements_per_invoice_"+key, float64(st.Calls)/n)
+		f.note("Statements payd sent per invoice created (%s, pg_stat_statements over a %s load, %d invoices, BEGIN and COMMIT counted as statements): %.2f per invoice; most frequent (calls per invoice, mean execution time in the server): %s.",
+			label, e.scale(2*time.Second), r.Count, float64(st.Calls)/n, strings.Join(top, "; "))
 		if waits {
 			f.note("What the database's active backends were doing during that load (pg_stat_activity sampled every 5 ms; shares of samples): %s.", fmtWaits(w))
 		}
 	}
 	pause(true)
-	count(a, "one", false)
+	// What one connection committing one row at a time gets: the ceiling of
+	// a writer that has one transaction in flight, per transaction.
+	if raw1, err := newPGRawInserter(pg.NewDatabase(t), 1); err == nil {
+		if r, err := raw1.run(dBase); err == nil {
+			f.value("baseline_one_connection_rows_s", r.Rate)
+			f.note("For scale: the same raw INSERT from one worker on one connection (one commit in flight, each waiting for its WAL flush) ran at %.0f rows/s (p50 %.2f ms).", r.Rate, ms(r.P50))
+		}
+		raw1.close()
+	}
+	count(a, "one", "one instance", true)
 	pause(false)
 	px.set(hostport(a), hostport(b))
-	count(viaProxy, "two", true)
+	count(viaProxy, "two", "two instances", true)
 
 	if !okOne || !okHalf || !okScale || e.forceProf {
+		// The profiling build serves alone: a and b are paused.
 		pause(true)
+		pa := &pauser{t: t, d: a, inTx: cnt.inTransaction}
+		pa.set(true)
+		defer pa.set(false)
 		f.Profile = e.profileDaemonLoad(t, "fig1pg", cfg, func(dm *daemon, stop <-chan struct{}) {
 			for {
 				select {
@@ -236,6 +233,52 @@ func pgVersionOf(url string) string {
 		return "?"
 	}
 	return v
+}
+
+// pauser stops and continues a daemon (SIGSTOP, SIGCONT).
+type pauser struct {
+	t *tb
+	d *daemon
+	// inTx reports a session of the database inside a transaction; called
+	// while the other instances are idle, so one is the paused daemon's.
+	inTx   func() bool
+	paused bool
+}
+
+// set pauses (on) or continues the daemon; continued, it is given time to
+// settle (catch up with what the other instances committed meanwhile). A
+// daemon is never left paused inside a transaction (it could hold the
+// outbox lock every other instance's writes wait for): it is continued and
+// paused again until it is stopped outside one.
+func (p *pauser) set(on bool) {
+	if on == p.paused {
+		return
+	}
+	sig := func(s syscall.Signal) {
+		if err := p.d.cmd.Process.Signal(s); err != nil {
+			p.t.Fatalf("signal payd: %v", err)
+		}
+	}
+	if !on {
+		sig(syscall.SIGCONT)
+		p.paused = false
+		settle(p.d)
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		sig(syscall.SIGSTOP)
+		time.Sleep(20 * time.Millisecond)
+		if !p.inTx() {
+			break
+		}
+		if attempt == 50 {
+			sig(syscall.SIGCONT)
+			p.t.Fatalf("payd stopped inside a transaction 50 times in a row")
+		}
+		sig(syscall.SIGCONT)
+		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+	}
+	p.paused = true
 }
 
 // settle waits (at most 10 s) until the daemon uses less than 5 % of a core

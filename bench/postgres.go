@@ -179,7 +179,6 @@ func (r *pgRawInserter) close() { r.stmt.Close(); r.db.Close() }
 // its last reset.
 type pgStatements struct {
 	Calls int64
-	Xacts int64 // transactions committed (pg_stat_database.xact_commit delta)
 	Top   []pgStatement
 }
 
@@ -193,7 +192,6 @@ type pgStatement struct {
 type pgCounter struct {
 	db     *sql.DB // on the "postgres" database (where the extension is)
 	dbname string
-	xacts  int64
 }
 
 func newPGCounter(p *testnode.Postgres, dbURL string) (*pgCounter, error) {
@@ -210,26 +208,12 @@ func newPGCounter(p *testnode.Postgres, dbURL string) (*pgCounter, error) {
 }
 
 func (c *pgCounter) reset() error {
-	if _, err := c.db.Exec(`SELECT pg_stat_statements_reset()`); err != nil {
-		return err
-	}
-	// pg_stat_database is reported by backends at transaction end, at most
-	// every 1 s (PGSTAT_MIN_INTERVAL); the caller's load runs for longer.
-	_, _ = c.db.Exec(`SELECT pg_stat_clear_snapshot()`)
-	return c.db.QueryRow(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, c.dbname).Scan(&c.xacts)
+	_, err := c.db.Exec(`SELECT pg_stat_statements_reset()`)
+	return err
 }
 
 func (c *pgCounter) read(top int) (pgStatements, error) {
 	var s pgStatements
-	// Let backends flush their pending statistics (idle backends report
-	// within pgstat's 1 s idle interval).
-	time.Sleep(1500 * time.Millisecond)
-	_, _ = c.db.Exec(`SELECT pg_stat_clear_snapshot()`)
-	var x int64
-	if err := c.db.QueryRow(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, c.dbname).Scan(&x); err != nil {
-		return s, err
-	}
-	s.Xacts = x - c.xacts
 	rows, err := c.db.Query(`SELECT query, calls, total_exec_time FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 		WHERE d.datname = $1 ORDER BY calls DESC`, c.dbname)
 	if err != nil {
@@ -309,6 +293,16 @@ func lockTarget(q string) string {
 		}
 	}
 	return "?"
+}
+
+// inTransaction reports a session of the database inside a transaction
+// (idle or active); an error counts as yes.
+func (c *pgCounter) inTransaction() bool {
+	var n int
+	if err := c.db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND xact_start IS NOT NULL`, c.dbname).Scan(&n); err != nil {
+		return true
+	}
+	return n > 0
 }
 
 func (c *pgCounter) close() { c.db.Close() }
