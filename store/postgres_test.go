@@ -76,6 +76,46 @@ func TestPostgresIndexesAcrossInstances(t *testing.T) {
 	}
 }
 
+// A batch transaction advancing the counter to indexes its instance has
+// reserved takes no lock on the counter row, and a reservation does not
+// queue behind the writer: while the batch is open, another instance locks
+// the row without waiting (NOWAIT fails at once otherwise) and both
+// instances reserve fresh blocks (were either blocked, the test would hang).
+func TestPostgresBatchLeavesCounterUnlocked(t *testing.T) {
+	url := testnode.StartPostgres(t).NewDatabase(t)
+	a := openPostgresURL(t, url)
+	b := openPostgresURL(t, url)
+	ctx := context.Background()
+	first, err := a.ReserveIndexes(ctx, "bitcoin", 8)
+	if err != nil || first != 0 {
+		t.Fatalf("first reservation: %d, %v; want 0", first, err)
+	}
+	var fromA, fromB uint32
+	err = a.Write(ctx, func(tx *Tx) error {
+		if err := tx.AdvanceIndex(ctx, "bitcoin", first+8); err != nil {
+			return err
+		}
+		if _, err := b.Reader().ExecContext(ctx, `SELECT next_index FROM derivation_counters WHERE chain = 'bitcoin' FOR UPDATE NOWAIT`); err != nil {
+			return fmt.Errorf("the counter row is locked by the open batch: %w", err)
+		}
+		var err error
+		if fromB, err = b.ReserveIndexes(ctx, "bitcoin", 8); err != nil {
+			return err
+		}
+		fromA, err = a.ReserveIndexes(ctx, "bitcoin", 8)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromB != 8 || fromA != 16 {
+		t.Fatalf("reservations during the batch: b %d, a %d; want 8, 16", fromB, fromA)
+	}
+	if next, err := b.PeekIndex(ctx, "bitcoin"); err != nil || next != 24 {
+		t.Fatalf("counter after the batch: %d, %v; want 24 (the batch never moves it back)", next, err)
+	}
+}
+
 // Events appended by two instances at once reach a reader in seq order with
 // no gap left behind: a reader that polls EventsAfter(cursor) never skips an
 // event that commits after a higher seq.
