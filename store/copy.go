@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -351,4 +353,21 @@ func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]str
 		return nil, err
 	}
 	return scanStrings(rows)
+}
+
+// HeldBy reports whether a payd holds the SQLite database at path (its
+// Exclusive lock on path.lock) and the pid it wrote there. It never creates
+// the lock file and holds nothing once it returns.
+func HeldBy(path string) (pid string, held bool) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR, 0)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path + ".lock")
+		return strings.TrimSpace(string(b)), true
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return "", false
 }
