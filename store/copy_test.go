@@ -455,3 +455,96 @@ func mustExec(t *testing.T, db *DB, q string) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkCopy copies a shop of 100,000 invoices (two methods and
+// addresses each, two events each with a webhook delivery: ~900,000 rows,
+// event payloads of ~1 KB as payd writes them) from SQLite into PostgreSQL
+// (fsync on), the figure docs/production.md gives for `payd migrate --from
+// … --to …`:
+//
+//	go test -run '^$' -bench BenchmarkCopy -benchtime 3x ./store/
+func BenchmarkCopy(b *testing.B) {
+	const invoices = 100_000
+	ctx := context.Background()
+	src, err := Open(ctx, filepath.Join(b.TempDir(), "payd.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := src.CreateWebhookEndpoint(ctx, WebhookEndpoint{ID: "we_1", URL: "https://shop.example/hook", Secret: "0123456789abcdef0123",
+		Events: []string{"*"}, Source: "api", CreatedAt: time.Unix(1_800_000_000, 0)}); err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"id":"evt","type":"invoice.created","invoice":{` + strings.Repeat(`"k":"0123456789abcdef0123456789abcdef",`, 24) + `"end":1}}`)
+	const batch = 1000
+	for at := 0; at < invoices; at += batch {
+		invs := make([]*invoice.Invoice, 0, batch)
+		var evs []invoice.Event
+		for i := at; i < at+batch; i++ {
+			now := time.Unix(1_800_000_000+int64(i), 0).UTC()
+			inv := testInvoice(fmt.Sprintf("inv_%08d", i), now, fmt.Sprintf("0x%040d", i))
+			inv.Methods[1].Chain, inv.Methods[1].Address = "polygon", fmt.Sprintf("0x%040d", i)
+			for j := range inv.Methods {
+				inv.Methods[j].DeriveIdx = uint32(i)
+			}
+			invs = append(invs, inv)
+			for k, typ := range []invoice.EventType{invoice.EventCreated, invoice.EventExpired} {
+				evs = append(evs, invoice.Event{ID: fmt.Sprintf("evt_%08d_%d", i, k), Type: typ, InvoiceID: inv.ID, CreatedAt: now, Payload: payload})
+			}
+		}
+		if err := src.Write(ctx, func(tx *Tx) error {
+			if err := tx.InsertNewInvoices(ctx, invs); err != nil {
+				return err
+			}
+			if err := tx.AdvanceIndex(ctx, "ethereum", uint32(at+batch)); err != nil {
+				return err
+			}
+			return tx.InsertEventsBulk(ctx, evs)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := src.FanOutWebhookEvents(ctx, evs, time.Unix(1_800_000_000, 0), func(WebhookEndpoint, invoice.Event) bool { return true }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int64
+	if err := src.r.QueryRowContext(ctx, `SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&size); err != nil {
+		b.Fatal(err)
+	}
+	pgc, err := testnode.NewPostgres(testnode.PostgresOptions{Durable: true}) // fsync on, as in production
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pgc.Stop()
+	var rows int64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		url := pgc.NewDatabase(b)
+		dst, err := OpenPostgres(ctx, url, PostgresOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dst.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		got, err := Copy(ctx, src, dst, CopyOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		rows = 0
+		for _, tr := range got {
+			rows += tr.Rows
+		}
+		dst.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rows), "rows")
+	b.ReportMetric(float64(size)/(1<<20), "source-MiB")
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
