@@ -58,7 +58,7 @@ func copyDatabase(cmd *cobra.Command, from, to string) error {
 	started := time.Now()
 	const every = 100000
 	rows, err := store.Copy(ctx, src, dst, store.CopyOptions{ProgressRows: every, Progress: func(table string, n int64) {
-		if n%every == 0 { // the long tables only; the summary has the rest
+		if n > 0 && n%every == 0 { // the long tables only; the summary has the rest
 			fmt.Fprintf(errw, "  %-20s %d rows…\n", table, n)
 		}
 	}})
