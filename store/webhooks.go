@@ -222,8 +222,8 @@ func (db *DB) WebhookCursor(ctx context.Context) (int64, error) {
 
 // FanOutWebhookEvents queues, in ONE write transaction, a delivery due at now
 // for every (event, endpoint) with event.Seq > endpoint.CreatedSeq and
-// match(endpoint, event), then advances the cursor to the last event's seq.
-// A delivery queued behind a pending delivery of the same invoice to the same
+// match(endpoint, event), then advances the cursor to the last event's seq
+// (it never moves back). A delivery queued behind a pending delivery of the same invoice to the same
 // endpoint (one waiting for a retry) is due no earlier than that one: it
 // could not go out before it anyway (ClaimWebhookDeliveries). evs must be
 // the events after the caller's cursor, oldest first. It returns the ids of
@@ -280,8 +280,8 @@ func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now 
 				}
 			}
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`,
-			cursor); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > webhook_cursor.seq`, cursor); err != nil {
 			return fmt.Errorf("store: advance webhook cursor: %w", err)
 		}
 		return nil
