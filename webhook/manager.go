@@ -58,7 +58,7 @@ type Config struct {
 	// the database go to the others once its claims ran out. A request
 	// starts only while its claim has more than Timeout + ClaimTTL/10 left,
 	// so it ends before anyone else may take the delivery. Default
-	// max(30s, 6×Timeout); at least 2×Timeout.
+	// max(30s, 3×Timeout); at least 2×Timeout.
 	ClaimTTL time.Duration
 	// Instance names this Manager in its claims (default
 	// "<host>-<pid>-<random>").
@@ -167,7 +167,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 		cfg.UserAgent = "payd"
 	}
 	if cfg.ClaimTTL == 0 {
-		cfg.ClaimTTL = max(30*time.Second, 6*cfg.Timeout)
+		cfg.ClaimTTL = max(30*time.Second, 3*cfg.Timeout)
 	}
 	if cfg.ClaimTTL < 2*cfg.Timeout {
 		return nil, fmt.Errorf("webhook: claim time %s must be at least twice the timeout %s", cfg.ClaimTTL, cfg.Timeout)
