@@ -511,11 +511,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	}()
 
 	cursor, err := m.db.WebhookCursor(ctx)
-	if err != nil {
+	for err != nil {
+		// The database is away (a shared one may be, for a while): wait
+		// for it rather than stop delivering for good.
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("webhook: %w", err)
+		m.log.Warn("webhook cursor: cannot reach the database; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pollInterval):
+		}
+		cursor, err = m.db.WebhookCursor(ctx)
 	}
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
