@@ -51,8 +51,8 @@ var findings = map[string]finding{
 		Fix:     "Check that the backend's websocket subscription is active (push) and that webhook.Manager.Wake is called on commit; with polling, the poll interval is the floor.",
 	},
 	"5": {
-		Finding: "Delivery to one endpoint runs up to webhooks.endpoint_concurrency (8) requests in flight, one invoice's events one after another; per delivery payd spends CPU on the HTTP client, signing, reading the queue (PendingWebhookDeliveries, 256 heads per read, in the background) and recording the attempt (RecordWebhookAttempts, one transaction per 2 ms of results). With an order violation, the row fails whatever the rate: see its error.",
-		Fix:     "Read the profile's webhook and store entries: a large RecordWebhookAttempts share means larger batches (recordLinger); a large PendingWebhookDeliveries share, a larger fetchBatch; a receiver-bound run, a higher endpoint_concurrency.",
+		Finding: "Delivery to one endpoint runs up to webhooks.endpoint_concurrency (8) requests in flight, one invoice's events one after another; per delivery payd spends CPU on the HTTP client, signing, reading the queue (ClaimWebhookDeliveries, 256 heads per claim, in the background) and recording the attempt (RecordWebhookAttempts, one transaction per 2 ms of results). With an order violation, the row fails whatever the rate: see its error.",
+		Fix:     "Read the profile's webhook and store entries: a large RecordWebhookAttempts share means larger batches (recordLinger); a large ClaimWebhookDeliveries share, a larger fetchBatch; a receiver-bound run, a higher endpoint_concurrency.",
 	},
 	"5-timeout": {
 		Finding: "The endpoint that never answers gets one request at a time (its in-flight limit falls to 1 on a timeout) and its own worker; what remains is the extra fan-out rows and the machine's other load: see the profile for where the healthy endpoint's time goes.",

@@ -17,8 +17,10 @@ import (
 
 // Several payd instances on one PostgreSQL database (docs/production.md,
 // "High availability"). Every instance serves the API, checkout, dashboard
-// and websockets. The singleton parts — each chain's watcher, the expirer and
-// webhook delivery — run on the instance holding their lease (store.Lease):
+// and websockets, and delivers webhooks (claiming each delivery from the
+// shared queue: store.ClaimWebhookDeliveries). The singleton parts — each
+// chain's watcher and the expirer — run on the instance holding their lease
+// (store.Lease):
 // renewed every ttl/3, given up when a renewal fails for longer than the
 // lease lasts (then another instance takes it within the lease time), and
 // fenced: every write of a watcher or the expirer checks the lease's token in
