@@ -157,12 +157,19 @@ type daemonCfg struct {
 	Hooks            []hook
 	HookTimeout      time.Duration
 	Concurrency      int
+	// PostgresURL puts the database on PostgreSQL (database.driver
+	// postgres) instead of the SQLite file DB.
+	PostgresURL string
 }
 
 func (c daemonCfg) yaml(listen string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n  listen: %s\n  public_url: http://%s\n  api_rate_limit: 0\n  public_rate_limit: 0\n  shutdown_timeout: 5s\n", listen, listen)
-	fmt.Fprintf(&b, "database:\n  path: %s\n  synchronous: NORMAL\n", c.DB)
+	if c.PostgresURL != "" {
+		fmt.Fprintf(&b, "database:\n  driver: postgres\n  url: %q\n", c.PostgresURL)
+	} else {
+		fmt.Fprintf(&b, "database:\n  path: %s\n  synchronous: NORMAL\n", c.DB)
+	}
 	b.WriteString("log:\n  level: warn\n  format: text\n")
 	b.WriteString("invoices:\n  expires_in: 24h\n  monitoring_window: 24h\n")
 	b.WriteString("chains:\n")

@@ -49,6 +49,7 @@ type figureSpec struct {
 
 var figures = []figureSpec{
 	{"1", "Invoice creation over HTTP", figCreate},
+	{"1-pg", "Invoice creation over HTTP on PostgreSQL", figCreatePG},
 	{"2", "Bitcoin block scan", figBitcoinScan},
 	{"3", "EVM block scan", figEVMScan},
 	{"4", "Detection latency on real local nodes", figDetect},

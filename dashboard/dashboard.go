@@ -120,6 +120,8 @@ type Deps struct {
 	Invoices Invoices
 	Store    Store
 	Webhooks Webhooks
+	// Refunds, when set, puts refunds on the invoice page.
+	Refunds Refunds
 	// Health reports every chain's node state (nil = none shown).
 	Health func(ctx context.Context) []ChainHealth
 	// OnLoginFailure is called for every refused sign-in with the reason
@@ -287,6 +289,10 @@ func (h *Handler) routes() {
 	handle("POST /invoices/{id}/cancel", writer, h.invoiceCancel)
 	handle("POST /invoices/{id}/mark", writer, h.invoiceMark)
 	handle("POST /invoices/{id}/redeliver", writer, h.invoiceRedeliver)
+	handle("POST /invoices/{id}/refunds", writer, h.refundCreate)
+	handle("GET /refunds/{id}/psbt", viewer, h.refundPSBT)
+	handle("POST /refunds/{id}/broadcast", writer, h.refundBroadcast)
+	handle("POST /refunds/{id}/cancel", writer, h.refundCancel)
 	handle("GET /new", viewer, h.createPage)
 	handle("POST /new", writer, h.createSubmit)
 	handle("GET /webhooks", viewer, h.webhooksPage)
@@ -484,7 +490,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, rq *request, na
 
 // flashKeys are the confirmations a redirect may ask to show (?done=…).
 var flashKeys = map[string]bool{"cancelled": true, "marked": true, "redelivered": true, "revoked": true,
-	"deleted": true, "endpoint_disabled": true, "endpoint_enabled": true, "totp_on": true, "totp_off": true}
+	"deleted": true, "endpoint_disabled": true, "endpoint_enabled": true, "totp_on": true, "totp_off": true,
+	"refund_created": true, "refund_broadcast": true, "refund_canceled": true}
 
 // redirect answers a POST with 303 to a console path.
 func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, path, done string) error {

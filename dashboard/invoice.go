@@ -22,7 +22,8 @@ type detailData struct {
 	Deliveries []deliveryData
 	Final      bool
 	CanCancel  bool
-	Error      string // an action's refusal, shown above the buttons
+	Error      string       // an action's refusal, shown above the buttons
+	Refunds    *refundsData // nil: refunds are not in this console
 }
 
 type methodData struct {
@@ -56,6 +57,11 @@ func (h *Handler) invoiceDetail(w http.ResponseWriter, r *http.Request, rq *requ
 }
 
 func (h *Handler) renderDetail(w http.ResponseWriter, r *http.Request, rq *request, id string, status int, msg string) error {
+	return h.renderDetailForm(w, r, rq, id, status, msg, nil)
+}
+
+// renderDetailForm is renderDetail keeping a refused refund form's values.
+func (h *Handler) renderDetailForm(w http.ResponseWriter, r *http.Request, rq *request, id string, status int, msg string, form *refundForm) error {
 	inv, err := h.d.Invoices.Get(r.Context(), id)
 	if err != nil {
 		return err
@@ -107,6 +113,9 @@ func (h *Handler) renderDetail(w http.ResponseWriter, r *http.Request, rq *reque
 		d.Deliveries = append(d.Deliveries, deliveryData{EventID: a.EventID, EventType: a.EventType, URL: a.URL, At: fmtTime(a.At),
 			Error: snippet(a.Error, 300), Attempt: a.Attempt, Status: a.StatusCode, DurationMS: a.DurationMS,
 			OK: a.StatusCode >= 200 && a.StatusCode < 300})
+	}
+	if d.Refunds, err = h.refundsCard(r.Context(), inv, rq, form); err != nil {
+		return err
 	}
 	h.render(w, r, rq, "invoice", status, d)
 	return nil

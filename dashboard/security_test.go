@@ -23,7 +23,7 @@ func TestNoPageWithoutSession(t *testing.T) {
 	c := e.client()
 	for _, p := range []string{"/dashboard/", "/dashboard/invoices", "/dashboard/invoices.csv", "/dashboard/invoices/" + invID,
 		"/dashboard/new", "/dashboard/webhooks", "/dashboard/apikeys", "/dashboard/reports", "/dashboard/reports/payments.csv",
-		"/dashboard/audit", "/dashboard/account"} {
+		"/dashboard/audit", "/dashboard/account", "/dashboard/refunds/rf_00000000000000000000/psbt"} {
 		r := e.do(c, "GET", p, nil)
 		if loc := r.hdr.Get("Location"); r.code != http.StatusSeeOther || !strings.HasPrefix(loc, "/dashboard/login") {
 			t.Errorf("GET %s without a session: %d Location %q, want 303 to the sign-in page", p, r.code, loc)
@@ -33,7 +33,8 @@ func TestNoPageWithoutSession(t *testing.T) {
 	for _, p := range []string{"/dashboard/invoices/" + invID + "/cancel", "/dashboard/invoices/" + invID + "/mark",
 		"/dashboard/invoices/" + invID + "/redeliver", "/dashboard/new", "/dashboard/webhooks", "/dashboard/webhooks/wh_00000000000000000000/delete",
 		"/dashboard/apikeys", "/dashboard/apikeys/key_00000000000000000000/revoke", "/dashboard/logout", "/dashboard/logout-all",
-		"/dashboard/account/totp"} {
+		"/dashboard/account/totp", "/dashboard/invoices/" + invID + "/refunds", "/dashboard/refunds/rf_00000000000000000000/broadcast",
+		"/dashboard/refunds/rf_00000000000000000000/cancel"} {
 		r := e.do(c, "POST", p, form)
 		if r.code != http.StatusUnauthorized || !strings.Contains(r.body, "You are not signed in") {
 			t.Errorf("POST %s without a session: %d, want 401 with a clear page\n%s", p, r.code, r.body)
@@ -240,6 +241,13 @@ func TestViewerMayNotWrite(t *testing.T) {
 	r := e.do(c, "POST", "/dashboard/invoices/"+invID+"/mark", url.Values{"csrf": {tok}, "status": {"settled"}, "reason": {"x"}, "confirm": {"yes"}})
 	if r.code != http.StatusForbidden || !strings.Contains(r.body, "Not allowed") {
 		t.Errorf("viewer mark: %d, want 403 Not allowed\n%s", r.code, r.body)
+	}
+	for _, p := range []string{"/dashboard/invoices/" + invID + "/refunds", "/dashboard/refunds/rf_00000000000000000000/broadcast",
+		"/dashboard/refunds/rf_00000000000000000000/cancel"} {
+		r := e.do(c, "POST", p, url.Values{"csrf": {tok}, "amount": {"0.001"}, "signed": {"00"}, "confirm": {"yes"}})
+		if r.code != http.StatusForbidden {
+			t.Errorf("viewer POST %s: %d, want 403", p, r.code)
+		}
 	}
 	if got := e.inv.done(); len(got) != 0 {
 		t.Errorf("viewer action ran: %v", got)

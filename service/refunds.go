@@ -978,7 +978,7 @@ func (s *Service) CreateSweep(ctx context.Context, req SweepRequest) (*refund.Re
 		return nil, err
 	}
 	if len(ins) == 0 {
-		return nil, conflict("no unspent outputs of settled invoices with %d confirmations on %s", minConf, req.Chain)
+		return nil, conflict("no unspent outputs of settled invoices with at least %d confirmation(s) on %s", minConf, req.Chain)
 	}
 	rate := s.feeRate(ctx, c, req.FeeRate)
 	keys, ok := s.d.Derivers[req.Chain].(derive.Originer)

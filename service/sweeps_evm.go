@@ -80,7 +80,7 @@ func (s *Service) createEVMSweep(ctx context.Context, c RefundChain, req SweepRe
 		}
 	}
 	if len(transfers) == 0 {
-		return nil, conflict("nothing to sweep: no deposit address of a settled invoice with %d confirmations on %s holds more than the gas to move it", minConf, req.Chain)
+		return nil, conflict("nothing to sweep: no deposit address of a settled invoice with at least %d confirmation(s) on %s holds more than the gas to move it", minConf, req.Chain)
 	}
 	now := s.d.Now().UTC().Truncate(time.Second)
 	r := &refund.Refund{ID: invoice.NewID(refund.PrefixSweep, now), Kind: refund.KindSweep, Invoices: invs,

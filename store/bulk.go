@@ -153,6 +153,9 @@ func (tx *Tx) InsertEventsBulk(ctx context.Context, evs []invoice.Event) error {
 // AdvanceIndex records that a chain's derivation indexes below next are
 // handed out (the counter never moves back).
 func (tx *Tx) AdvanceIndex(ctx context.Context, chainName string, next uint32) error {
+	if tx.db.pg {
+		return tx.pgAdvanceIndex(ctx, chainName, next)
+	}
 	_, err := tx.exec(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)
 		ON CONFLICT (chain) DO UPDATE SET next_index = CASE WHEN excluded.next_index > derivation_counters.next_index
 		THEN excluded.next_index ELSE derivation_counters.next_index END`, chainName, next)

@@ -39,6 +39,11 @@ var conformance = []struct {
 	{"EachWatchedAddress", TestEachWatchedAddress},
 	{"LeaseTakeoverAndFence", TestLeaseTakeoverAndFence},
 	{"SweepTransfersRoundTrip", TestSweepTransfersRoundTrip},
+	{"WebhookClaimsExclusive", TestWebhookClaimsExclusive},
+	{"WebhookClaimsConcurrent", TestWebhookClaimsConcurrent},
+	{"WebhookClaimExpiryAndFence", TestWebhookClaimExpiryAndFence},
+	{"WebhookClaimsKeepInvoiceOrder", TestWebhookClaimsKeepInvoiceOrder},
+	{"WebhookFanOutTwice", TestWebhookFanOutTwice},
 }
 
 func TestPostgres(t *testing.T) {

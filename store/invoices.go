@@ -293,10 +293,16 @@ func (db *DB) InvoiceExists(ctx context.Context, id string) (bool, error) {
 // NextIndexes hands out n consecutive derivation indexes of a chain's key
 // and returns the first: monotonic, never reused.
 func (tx *Tx) NextIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
+	return scanNextIndexes(tx.queryRow(ctx, nextIndexesSQL, chainName, n, n), chainName, n)
+}
+
+// nextIndexesSQL moves a chain's counter n on and returns its old value.
+const nextIndexesSQL = `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)
+		ON CONFLICT (chain) DO UPDATE SET next_index = derivation_counters.next_index + excluded.next_index RETURNING next_index - ?`
+
+func scanNextIndexes(row *sql.Row, chainName string, n int) (uint32, error) {
 	var next int64
-	err := tx.queryRow(ctx, `INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)
-		ON CONFLICT (chain) DO UPDATE SET next_index = derivation_counters.next_index + excluded.next_index RETURNING next_index - ?`, chainName, n, n).Scan(&next)
-	if err != nil {
+	if err := row.Scan(&next); err != nil {
 		return 0, fmt.Errorf("store: next index of %s: %w", chainName, err)
 	}
 	if next+int64(n) > 1<<31 {
@@ -449,6 +455,9 @@ func isUnique(err error) bool {
 // several payd, each instance reserves blocks this way (the counter row's
 // lock makes the reservation atomic across instances).
 func (db *DB) ReserveIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
+	if db.pg {
+		return db.pgReserveIndexes(ctx, chainName, n)
+	}
 	var first uint32
 	err := db.Write(ctx, func(tx *Tx) error {
 		var err error

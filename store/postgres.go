@@ -317,6 +317,35 @@ func (tx *Tx) pgInsertEvents(ctx context.Context, evs []invoice.Event) error {
 	return nil
 }
 
+// pgReserveIndexes is ReserveIndexes for PostgreSQL: the counter's upsert as
+// one autocommit statement (one round trip instead of BEGIN, upsert, COMMIT)
+// on a connection of the pool rather than the writer, so a reservation does
+// not queue behind the batch transaction in flight. The row lock serializes
+// reservations of every instance; the statement commits (durably) before
+// the indexes are handed out, as the transaction did.
+func (db *DB) pgReserveIndexes(ctx context.Context, chainName string, n int) (uint32, error) {
+	return scanNextIndexes(db.r.QueryRowContext(ctx, nextIndexesSQL, chainName, n, n), chainName, n)
+}
+
+// pgAdvanceIndex is AdvanceIndex for PostgreSQL. There instances hand out
+// indexes they reserved beforehand (ReserveIndexes, committed), so the
+// counter is normally past next already: the statement then inserts
+// nothing and, unlike an upsert that finds its row, takes no lock on the
+// chain's counter row. Such a lock would be held to the end of the batch
+// transaction and make every other instance's batch (and reservation) wait
+// for this one's commit. Only a counter behind next (or none) is written,
+// the same way as on SQLite.
+func (tx *Tx) pgAdvanceIndex(ctx context.Context, chainName string, next uint32) error {
+	_, err := tx.exec(ctx, `INSERT INTO derivation_counters (chain, next_index)
+		SELECT CAST(? AS TEXT), CAST(? AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM derivation_counters WHERE chain = ? AND next_index >= ?)
+		ON CONFLICT (chain) DO UPDATE SET next_index = CASE WHEN excluded.next_index > derivation_counters.next_index
+		THEN excluded.next_index ELSE derivation_counters.next_index END`, chainName, next, chainName, next)
+	if err != nil {
+		return fmt.Errorf("store: advance index of %s: %w", chainName, err)
+	}
+	return nil
+}
+
 // EventsChannel is the PostgreSQL notification channel every transaction that
 // appends events notifies at commit.
 const EventsChannel = "payd_events"

@@ -76,6 +76,46 @@ func TestPostgresIndexesAcrossInstances(t *testing.T) {
 	}
 }
 
+// A batch transaction advancing the counter to indexes its instance has
+// reserved takes no lock on the counter row, and a reservation does not
+// queue behind the writer: while the batch is open, another instance locks
+// the row without waiting (NOWAIT fails at once otherwise) and both
+// instances reserve fresh blocks (were either blocked, the test would hang).
+func TestPostgresBatchLeavesCounterUnlocked(t *testing.T) {
+	url := testnode.StartPostgres(t).NewDatabase(t)
+	a := openPostgresURL(t, url)
+	b := openPostgresURL(t, url)
+	ctx := context.Background()
+	first, err := a.ReserveIndexes(ctx, "bitcoin", 8)
+	if err != nil || first != 0 {
+		t.Fatalf("first reservation: %d, %v; want 0", first, err)
+	}
+	var fromA, fromB uint32
+	err = a.Write(ctx, func(tx *Tx) error {
+		if err := tx.AdvanceIndex(ctx, "bitcoin", first+8); err != nil {
+			return err
+		}
+		if _, err := b.Reader().ExecContext(ctx, `SELECT next_index FROM derivation_counters WHERE chain = 'bitcoin' FOR UPDATE NOWAIT`); err != nil {
+			return fmt.Errorf("the counter row is locked by the open batch: %w", err)
+		}
+		var err error
+		if fromB, err = b.ReserveIndexes(ctx, "bitcoin", 8); err != nil {
+			return err
+		}
+		fromA, err = a.ReserveIndexes(ctx, "bitcoin", 8)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromB != 8 || fromA != 16 {
+		t.Fatalf("reservations during the batch: b %d, a %d; want 8, 16", fromB, fromA)
+	}
+	if next, err := b.PeekIndex(ctx, "bitcoin"); err != nil || next != 24 {
+		t.Fatalf("counter after the batch: %d, %v; want 24 (the batch never moves it back)", next, err)
+	}
+}
+
 // Events appended by two instances at once reach a reader in seq order with
 // no gap left behind: a reader that polls EventsAfter(cursor) never skips an
 // event that commits after a higher seq.
@@ -122,4 +162,151 @@ func TestPostgresOutboxOrderAcrossInstances(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// Three instances claim one endpoint's deliveries at once, each through its
+// own connections (SELECT … FOR UPDATE SKIP LOCKED): every delivery is
+// claimed by exactly one, and none waits for another's lock.
+func TestPostgresWebhookClaimsAcrossInstances(t *testing.T) {
+	url := testnode.StartPostgres(t).NewDatabase(t)
+	dbs := []*DB{openPostgresURL(t, url), openPostgresURL(t, url), openPostgresURL(t, url)}
+	const invoices = 150
+	queueClaimTest(t, dbs[0], invoices, 1)
+	var mu sync.Mutex
+	owner := map[int64]string{}
+	perHolder := map[string]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(dbs))
+	for i, db := range dbs {
+		for w := range 2 { // two claimers per instance
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				holder := fmt.Sprintf("i%d-%d", i, w)
+				for {
+					ds, _, err := db.ClaimWebhookDeliveries(context.Background(), WebhookClaim{EndpointID: "wh_a", Holder: holder, Limit: 4,
+						Now: claimT0, Until: claimT0.Add(time.Minute)})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(ds) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, d := range ds {
+						if prev, dup := owner[d.ID]; dup {
+							errs <- fmt.Errorf("delivery %d claimed by %s and %s", d.ID, prev, holder)
+						}
+						owner[d.ID] = holder
+						perHolder[holder]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(owner) != invoices {
+		t.Fatalf("%d of %d deliveries claimed (%v)", len(owner), invoices, perHolder)
+	}
+	var claimedBy int
+	if err := dbs[1].r.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM webhook_deliveries WHERE claimed_by <> '' AND claim = 1`).Scan(&claimedBy); err != nil || claimedBy != invoices {
+		t.Fatalf("%d rows claimed once in the table (%v), want %d", claimedBy, err, invoices)
+	}
+}
+
+// Two instances fan the same events out at once, over and over: each
+// delivery is queued once, and the cursor ends at the last event.
+func TestPostgresWebhookFanOutAcrossInstances(t *testing.T) {
+	url := testnode.StartPostgres(t).NewDatabase(t)
+	a, b := openPostgresURL(t, url), openPostgresURL(t, url)
+	ctx := context.Background()
+	queueClaimTest(t, a, 1, 1) // the endpoint, and one event fanned out
+	every := func(WebhookEndpoint, invoice.Event) bool { return true }
+	const rounds, perRound = 20, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w, db := range []*DB{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cursor := int64(0)
+			for r := range rounds {
+				if w == 0 { // a writes the events; both fan out
+					var evs []invoice.Event
+					for i := range perRound {
+						evs = append(evs, invoice.Event{ID: fmt.Sprintf("evt_r%d_%d", r, i), Type: invoice.EventCreated,
+							InvoiceID: fmt.Sprintf("inv_r%d", i), CreatedAt: claimT0, Payload: []byte(`{}`)})
+					}
+					if err := db.Write(ctx, func(tx *Tx) error { return tx.InsertEvents(ctx, evs) }); err != nil {
+						errs <- err
+						return
+					}
+				}
+				for {
+					evs, err := db.EventsAfter(ctx, cursor, 7)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(evs) == 0 {
+						break
+					}
+					_, next, err := db.FanOutWebhookEvents(ctx, evs, claimT0, every)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if next < cursor {
+						errs <- fmt.Errorf("fan-out moved the cursor back from %d to %d", cursor, next)
+						return
+					}
+					cursor = next
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Whoever is behind catches up.
+	for _, db := range []*DB{a, b} {
+		for {
+			cur, err := db.WebhookCursor(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := db.EventsAfter(ctx, cur, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			if _, _, err := db.FanOutWebhookEvents(ctx, evs, claimT0, every); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var n, distinct int
+	if err := a.r.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT event_id) FROM webhook_deliveries`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + rounds*perRound; n != want || distinct != want {
+		t.Fatalf("%d deliveries of %d events, want %d of %d", n, distinct, want, want)
+	}
+	last, err := a.LastEventSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := b.WebhookCursor(ctx); err != nil || cur != last {
+		t.Fatalf("cursor %d %v, want %d", cur, err, last)
+	}
 }

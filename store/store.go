@@ -80,6 +80,8 @@ type DB struct {
 	readMu    sync.Mutex
 	readStmts map[string]*sql.Stmt // hot read statements, prepared once on the read pool
 
+	claims memClaims // SQLite: webhook delivery claims (claims.go)
+
 	pg       bool            // PostgreSQL (postgres.go) instead of SQLite
 	pgConfig *pgx.ConnConfig // PostgreSQL: for the connections outside the pools (LISTEN)
 	leases   *sql.DB         // PostgreSQL: the lease round trips' own connection (lease.go)

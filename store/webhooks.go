@@ -52,6 +52,10 @@ type WebhookDelivery struct {
 	Retry         int // failed attempts since the event was (re)queued
 	Gen           int64
 	NextAttemptAt time.Time
+	// Claim is the token of the claim ClaimWebhookDeliveries took, valid
+	// until ClaimUntil; recording the outcome needs it unchanged.
+	Claim      int64
+	ClaimUntil time.Time
 }
 
 // WebhookAttempt is one recorded delivery attempt.
@@ -193,7 +197,13 @@ func deleteEndpoint(ctx context.Context, tx *Tx, id string) error {
 // DeleteWebhookEndpoint deletes an endpoint with its deliveries and attempts;
 // ErrNotFound when there is none.
 func (db *DB) DeleteWebhookEndpoint(ctx context.Context, id string) error {
-	return db.Write(ctx, func(tx *Tx) error { return deleteEndpoint(ctx, tx, id) })
+	if err := db.Write(ctx, func(tx *Tx) error { return deleteEndpoint(ctx, tx, id) }); err != nil {
+		return err
+	}
+	if !db.pg {
+		db.claims.dropEndpoint(id)
+	}
+	return nil
 }
 
 // WebhookCursor returns the seq of the last event fanned out to the delivery
@@ -212,19 +222,26 @@ func (db *DB) WebhookCursor(ctx context.Context) (int64, error) {
 
 // FanOutWebhookEvents queues, in ONE write transaction, a delivery due at now
 // for every (event, endpoint) with event.Seq > endpoint.CreatedSeq and
-// match(endpoint, event), then advances the cursor to the last event's seq.
-// A delivery queued behind a pending delivery of the same invoice to the same
+// match(endpoint, event), then advances the cursor to the last event's seq
+// (it never moves back). A delivery queued behind a pending delivery of the same invoice to the same
 // endpoint (one waiting for a retry) is due no earlier than that one: it
-// could not go out before it anyway (PendingWebhookDeliveries). evs must be
-// the events after the current cursor, oldest first. It returns the ids of
-// the endpoints that got deliveries.
-func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now time.Time, match func(WebhookEndpoint, invoice.Event) bool) ([]string, error) {
+// could not go out before it anyway (ClaimWebhookDeliveries). evs must be
+// the events after the caller's cursor, oldest first. It returns the ids of
+// the endpoints the events are for and the cursor now.
+//
+// On PostgreSQL every instance fans out: the transaction takes the cursor row
+// FOR UPDATE SKIP LOCKED, skips the events another instance already fanned
+// out (seq at or below the stored cursor), and does nothing when another
+// instance's fan-out holds the row (it is doing this work now; the caller
+// tries again on its next wake-up), so no instance ever waits for another's
+// fan-out, and the cursor only moves forward. The unique (endpoint_id,
+// event_id) key makes a delivery row exist once whatever happens.
+func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now time.Time, match func(WebhookEndpoint, invoice.Event) bool) (touched []string, cursor int64, err error) {
 	if len(evs) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	var touched []string
-	err := db.Write(ctx, func(tx *Tx) error {
-		touched = touched[:0]
+	err = db.Write(ctx, func(tx *Tx) error {
+		touched, cursor = touched[:0], evs[len(evs)-1].Seq
 		eps, err := queryEndpoints(ctx, tx)
 		if err != nil {
 			return err
@@ -232,25 +249,74 @@ func (db *DB) FanOutWebhookEvents(ctx context.Context, evs []invoice.Event, now 
 		seen := map[string]bool{}
 		for _, ev := range evs {
 			for _, ep := range eps {
+				if ev.Seq > ep.CreatedSeq && match(ep, ev) && !seen[ep.ID] {
+					seen[ep.ID] = true
+					touched = append(touched, ep.ID)
+				}
+			}
+		}
+		var done int64 // events at or below done are fanned out already
+		if db.pg {
+			var busy bool
+			if done, busy, err = tx.lockWebhookCursor(ctx); err != nil || busy {
+				cursor = evs[0].Seq - 1
+				return err
+			}
+			if done >= cursor {
+				cursor = done
+				return nil
+			}
+		}
+		for _, ev := range evs {
+			if ev.Seq <= done {
+				continue
+			}
+			for _, ep := range eps {
 				if ev.Seq <= ep.CreatedSeq || !match(ep, ev) {
 					continue
 				}
 				if _, err := tx.exec(ctx, queueDelivery, ep.ID, ev.ID, ev.Seq, now.UnixMilli(), ev.InvoiceID); err != nil {
 					return fmt.Errorf("store: queue delivery of %s to %s: %w", ev.ID, ep.ID, err)
 				}
-				if !seen[ep.ID] {
-					seen[ep.ID] = true
-					touched = append(touched, ep.ID)
-				}
 			}
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`,
-			evs[len(evs)-1].Seq); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > webhook_cursor.seq`, cursor); err != nil {
 			return fmt.Errorf("store: advance webhook cursor: %w", err)
 		}
 		return nil
 	})
-	return touched, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return touched, cursor, nil
+}
+
+// lockWebhookCursor (PostgreSQL) locks the fan-out cursor's row and returns
+// its seq, or busy when another transaction holds it. The row is created
+// first when the database has none yet.
+func (tx *Tx) lockWebhookCursor(ctx context.Context) (seq int64, busy bool, err error) {
+	const lock = `SELECT seq FROM webhook_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`
+	err = tx.QueryRowContext(ctx, lock).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_cursor`).Scan(&n); err == nil && n > 0 {
+			return 0, true, nil
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO webhook_cursor (id, seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`)
+		}
+		if err == nil {
+			err = tx.QueryRowContext(ctx, lock).Scan(&seq)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, true, nil
+		}
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: lock webhook cursor: %w", err)
+	}
+	return seq, false, nil
 }
 
 // queueDelivery inserts a pending delivery (?1 endpoint, ?2 event id, ?3 event
@@ -265,16 +331,16 @@ const queueDelivery = `INSERT INTO webhook_deliveries (endpoint_id, event_id, ev
 	WHERE true
 	ON CONFLICT (endpoint_id, event_id) DO NOTHING`
 
-// PendingWebhookDeliveries returns up to limit pending deliveries of one
+// pendingWebhookDeliveries returns up to limit pending deliveries of one
 // endpoint that are at the head of their invoice's line, soonest due first,
-// skipping the ids in exclude (those in flight), with their events' type,
+// skipping the ids in exclude (those claimed), with their events' type,
 // invoice and payload. A delivery is at the head when no pending delivery of
 // an earlier event (lower seq) of the same invoice to the same endpoint
 // exists: an event waits until the invoice's earlier events were delivered
 // or failed for good, so at most one delivery per invoice is returned, and
-// none behind an excluded one. Callers take the due ones and wait for the
-// next.
-func (db *DB) PendingWebhookDeliveries(ctx context.Context, endpointID string, limit int, exclude []int64) ([]WebhookDelivery, error) {
+// none behind an excluded one. SQLite's ClaimWebhookDeliveries takes the due
+// ones.
+func (db *DB) pendingWebhookDeliveries(ctx context.Context, endpointID string, limit int, exclude []int64) ([]WebhookDelivery, error) {
 	q := `SELECT d.id, d.endpoint_id, d.event_id, e.type, d.event_seq, e.invoice_id, e.payload, d.attempts, d.retry, d.gen, d.next_attempt_at
 		FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
 		WHERE d.endpoint_id = ? AND d.status = 'pending'
@@ -320,35 +386,71 @@ type WebhookResult struct {
 }
 
 // RecordWebhookAttempts stores the attempts in ONE write transaction (group
-// commit) and, for each delivery not re-queued meanwhile (its gen changed),
-// sets its status and next attempt time. A delivery to retry also pushes the
-// later pending deliveries of its invoice to the same endpoint back to its
-// Next: they wait for it. The attempt of a delivery deleted meanwhile (its
-// endpoint was deleted) is dropped.
-func (db *DB) RecordWebhookAttempts(ctx context.Context, rs []WebhookResult) error {
+// commit) and, for each delivery whose claim (WebhookDelivery.Claim) is still
+// held and that was not re-queued meanwhile (its gen changed), sets its
+// status and next attempt time; either way the claim ends. A delivery to
+// retry also pushes the later pending deliveries of its invoice to the same
+// endpoint back to its Next: they wait for it. The attempt of a delivery
+// deleted meanwhile (its endpoint was deleted) is dropped. lost counts the
+// results whose claim ran out and was taken by another claimer: their attempt
+// is logged but the delivery's state is the new owner's (fencing).
+func (db *DB) RecordWebhookAttempts(ctx context.Context, rs []WebhookResult) (lost int, err error) {
 	if len(rs) == 0 {
-		return nil
+		return 0, nil
 	}
-	return db.Write(ctx, func(tx *Tx) error {
-		for _, r := range rs {
+	var held []bool // SQLite: the claims pinned for this transaction
+	if !db.pg {
+		held = db.claims.pin(rs)
+		defer db.claims.unpin(rs, held)
+	}
+	err = db.Write(ctx, func(tx *Tx) error {
+		lost = 0
+		if db.pg {
+			if _, err := tx.ExecContext(ctx, pgTxIdle); err != nil {
+				return fmt.Errorf("store: record attempts: %w", err)
+			}
+		}
+		for i, r := range rs {
 			d, a := r.Delivery, r.Attempt
 			if _, err := tx.exec(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, status_code, error, duration_ms, at)
 				SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)`,
 				a.EndpointID, a.EventID, a.Attempt, a.StatusCode, a.Error, a.DurationMS, a.At.UnixMilli(), d.ID); err != nil {
 				return fmt.Errorf("store: record attempt of %s: %w", d.EventID, err)
 			}
+			// The claim column's token: PostgreSQL's claims live in the
+			// row; SQLite's in memory (held), its column stays 0.
+			token := d.Claim
+			if !db.pg {
+				if !held[i] {
+					lost++
+					continue
+				}
+				token = 0
+			}
 			retry := 1
 			if r.Status == DeliverySucceeded {
 				retry = 0
 			}
-			res, err := tx.exec(ctx, `UPDATE webhook_deliveries SET status = ?, retry = retry + ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-				WHERE id = ? AND gen = ?`, r.Status, retry, r.Next.UnixMilli(), a.At.UnixMilli(), d.ID, d.Gen)
+			res, err := tx.exec(ctx, `UPDATE webhook_deliveries SET status = ?, retry = retry + ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?,
+				claimed_by = '', claim_until = 0
+				WHERE id = ? AND gen = ? AND claim = ?`, r.Status, retry, r.Next.UnixMilli(), a.At.UnixMilli(), d.ID, d.Gen, token)
 			if err != nil {
 				return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				if _, err := tx.exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = ?`, d.ID); err != nil {
+				// Re-queued meanwhile (gen), deleted, or claimed by another.
+				res, err := tx.exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1, claimed_by = '', claim_until = 0 WHERE id = ? AND claim = ?`, d.ID, token)
+				if err != nil {
 					return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
+				}
+				if n, _ := res.RowsAffected(); n == 0 && db.pg {
+					var exists int
+					if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE id = ?`, d.ID).Scan(&exists); err != nil {
+						return fmt.Errorf("store: update delivery of %s: %w", d.EventID, err)
+					}
+					if exists > 0 {
+						lost++
+					}
 				}
 				continue
 			}
@@ -363,6 +465,7 @@ func (db *DB) RecordWebhookAttempts(ctx context.Context, rs []WebhookResult) err
 		}
 		return nil
 	})
+	return lost, err
 }
 
 // WebhookAttempts returns up to limit attempts to one endpoint, newest first.

@@ -62,12 +62,16 @@ func (w *worker) take(buf []note) []note {
 // every 2xx up to max, and falls back to 1 on any failure or timeout, so a
 // dead or failing endpoint holds one request slot while a healthy one gets
 // max of them.
-type limiter struct{ cur, max int }
+type limiter struct {
+	cur, max int
+	failing  bool // the last request failed
+}
 
 func newLimiter(max int) limiter { return limiter{cur: 1, max: max} }
 
 // observe adjusts the limit after an attempt's request ended.
 func (l *limiter) observe(ok bool) {
+	l.failing = !ok
 	if !ok {
 		l.cur = 1
 		return
@@ -75,55 +79,73 @@ func (l *limiter) observe(ok bool) {
 	l.cur = min(l.max, l.cur*2)
 }
 
-// runWorker delivers one endpoint's queue. It reads the due deliveries that
-// are at the head of their invoice's line (PendingWebhookDeliveries), in the
+// fetched is what one claim brought: the claimed due deliveries, when the
+// next not yet due one is due, and whether the claim was full (there may be
+// more).
+type fetched struct {
+	ds   []store.WebhookDelivery
+	next time.Time
+	full bool
+}
+
+// sendable reports whether d's claim leaves time for a whole attempt, and
+// some to record it, before it runs out and another instance may take d.
+func (m *Manager) sendable(d store.WebhookDelivery, now time.Time) bool {
+	return d.ClaimUntil.Sub(now) > m.cfg.Timeout+m.cfg.ClaimTTL/10
+}
+
+// runWorker delivers one endpoint's queue. It claims the due deliveries that
+// are at the head of their invoice's line (ClaimWebhookDeliveries), in the
 // background while it sends those it has, and sends them, up to the
 // endpoint's limit in flight (see limiter; at most m.perEP), each holding one
-// of the global slots while its request runs. Each attempt's result goes to
-// the recorder; until it is committed the delivery stays pending in the
-// queue and is not read again, and the invoice's later deliveries stay
-// behind it, so they go out only after it succeeded or failed for good. The
-// worker sleeps until the next delivery is due, a wake-up, a note, or the
-// poll interval. It returns when ctx is done, after its reads and attempts
-// ended.
+// of the global slots while its request runs. While the endpoint fails it
+// claims two at a time: it sends one at a time, and the rest stay free for
+// other instances. A delivery whose claim has too little time left for a
+// whole attempt is not sent (sendable): it is claimed again once the claim
+// ran out, here or elsewhere. Each attempt's result goes to the recorder;
+// until it is committed the delivery stays pending and claimed, and the
+// invoice's later deliveries stay behind it, so they go out only after it
+// succeeded or failed for good. The worker sleeps until the next delivery is
+// due, a wake-up, a note, or the poll interval (which also finds deliveries
+// whose claims ran out). It returns when ctx is done, after its claims and
+// attempts ended.
 func (m *Manager) runWorker(ctx context.Context, w *worker) {
-	var running sync.WaitGroup // reads and attempts
+	var running sync.WaitGroup // claims and attempts
 	defer running.Wait()
 	lim := newLimiter(m.perEP)
 	sending := 0                      // requests in flight
 	held := map[int64]bool{}          // sent or sending, not yet recorded
-	var ready []store.WebhookDelivery // due heads, not yet sent
+	var ready []store.WebhookDelivery // claimed due heads, not yet sent
 	var notes []note
 	var due time.Time // when the soonest delivery not yet due is (zero: none seen)
 	stale := true     // the queue may hold due heads that are not in ready
-	reading := false  // a read is under way; its result comes on fetched
-	fetched := make(chan []store.WebhookDelivery, 1)
+	reading := false  // a claim is under way; its result comes on claimed
+	claimed := make(chan fetched, 1)
 	timer := time.NewTimer(pollInterval)
 	defer timer.Stop()
 	for {
 		if !due.IsZero() && !time.Now().Before(due) {
 			stale, due = true, time.Time{}
 		}
-		if stale && !reading && len(ready) <= fetchBatch/2 && len(held)+len(ready) < maxHeld {
-			// Read ahead while ready still holds work. What is in ready or
-			// held is left out; an invoice's next delivery is not the head
-			// while one of those is pending.
+		if stale && !reading && len(ready) <= m.claimBatch/2 && len(held)+len(ready) < maxHeld {
+			// Claim ahead while ready still holds work. What is in ready or
+			// held is claimed, so left out; an invoice's next delivery is not
+			// the head while one of those is pending.
 			stale, reading = false, true
-			exclude := make([]int64, 0, len(held)+len(ready))
-			for id := range held {
-				exclude = append(exclude, id)
-			}
-			for _, d := range ready {
-				exclude = append(exclude, d.ID)
+			n := m.claimBatch
+			if lim.failing {
+				n = min(n, 2)
 			}
 			running.Add(1)
 			go func() {
 				defer running.Done()
-				ds, err := m.db.PendingWebhookDeliveries(ctx, w.ep.ID, fetchBatch, exclude)
+				now := time.Now()
+				ds, next, err := m.db.ClaimWebhookDeliveries(ctx, store.WebhookClaim{EndpointID: w.ep.ID, Holder: m.holder,
+					Limit: n, Now: now, Until: now.Add(m.cfg.ClaimTTL)})
 				if err != nil && ctx.Err() == nil {
-					m.log.Error("read webhook queue", "endpoint", w.ep.ID, "err", err)
+					m.log.Error("claim webhook deliveries", "endpoint", w.ep.ID, "err", err)
 				}
-				fetched <- ds
+				claimed <- fetched{ds: ds, next: next, full: len(ds) == n}
 			}()
 		}
 		for len(ready) > 0 && sending < lim.cur && len(held) < maxHeld {
@@ -132,8 +154,19 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 			case <-ctx.Done():
 				return
 			}
-			d := ready[0]
-			ready = ready[1:]
+			var d store.WebhookDelivery
+			ok := false
+			for now := time.Now(); len(ready) > 0 && !ok; {
+				d, ready = ready[0], ready[1:]
+				if ok = m.sendable(d, now); !ok {
+					m.log.Debug("webhook claim ran out before sending", "endpoint", w.ep.ID, "event", d.EventID)
+				}
+			}
+			if !ok {
+				<-m.sem
+				stale = true
+				break
+			}
 			sending++
 			held[d.ID] = true
 			running.Add(1)
@@ -150,19 +183,12 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 		select {
 		case <-ctx.Done():
 			return
-		case ds := <-fetched:
+		case c := <-claimed:
 			reading = false
-			now := time.Now()
-			due = time.Time{}
-			for _, d := range ds {
-				if d.NextAttemptAt.After(now) {
-					due = d.NextAttemptAt
-					break
-				}
-				ready = append(ready, d)
-			}
-			if len(ds) == fetchBatch && due.IsZero() {
-				stale = true // a full batch, all due: there may be more
+			ready = append(ready, c.ds...)
+			due = c.next
+			if c.full {
+				stale = true // a full claim: there may be more
 			}
 		case <-w.wake:
 			stale = true
@@ -253,8 +279,10 @@ func (m *Manager) runRecorder(in <-chan result) {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := m.db.RecordWebhookAttempts(ctx, batch); err != nil {
+		if lost, err := m.db.RecordWebhookAttempts(ctx, batch); err != nil {
 			m.log.Error("record webhook attempts", "attempts", len(batch), "err", err)
+		} else if lost > 0 {
+			m.log.Warn("webhook claims ran out before their attempts were recorded: another instance delivers them", "attempts", lost)
 		}
 		cancel()
 		for i, w := range owners {

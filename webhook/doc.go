@@ -21,6 +21,13 @@
 // crash, deliveries that were in flight or not yet recorded are simply due
 // again (at-least-once; consumers deduplicate by Payd-Event-Id).
 //
+// Several Managers, one per payd instance, may share one PostgreSQL
+// database: each fans out and delivers, claiming the deliveries it takes
+// (store.ClaimWebhookDeliveries) until Config.ClaimTTL; it sends one only
+// while the claim outlasts the request, and its outcome is recorded only
+// while the claim is its own, so an instance that died or lost the database
+// leaves its deliveries to the others once its claims ran out.
+//
 // Imports: invoice and store of payd's, plus the standard library. It must
 // not import api, live, checkout or cmd. It does not serve HTTP (api maps the
 // Manager's methods to /v1/webhooks and /v1/events/{id}/redeliver), does not

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,10 @@ const pollInterval = time.Second
 
 // fanOutBatch is how many events one fan-out transaction handles at most.
 const fanOutBatch = 500
+
+// fanOutRetry is how soon a fan-out that found another instance's fan-out
+// under way tries again.
+const fanOutRetry = 20 * time.Millisecond
 
 // Config configures a Manager. Zero fields take the defaults of API.md.
 type Config struct {
@@ -47,6 +52,17 @@ type Config struct {
 	OnAttempt func(outcome string, d time.Duration)
 	// Formats render the bodies of endpoints with a Format (format.go).
 	Formats map[string]Format
+	// ClaimTTL is how long a delivery taken from the queue stays this
+	// Manager's (store.ClaimWebhookDeliveries): when several payd share one
+	// PostgreSQL database, the deliveries of an instance that died or lost
+	// the database go to the others once its claims ran out. A request
+	// starts only while its claim has more than Timeout + ClaimTTL/10 left,
+	// so it ends before anyone else may take the delivery. Default
+	// max(30s, 3×Timeout); at least 2×Timeout.
+	ClaimTTL time.Duration
+	// Instance names this Manager in its claims (default
+	// "<host>-<pid>-<random>").
+	Instance string
 }
 
 // ConfigEndpoint is a webhook endpoint from the config file.
@@ -102,6 +118,10 @@ type Manager struct {
 	perEP   int           // in-flight limit per endpoint
 	results chan result   // attempts to record (group commit), while Run runs
 	running atomic.Bool
+	holder  string // Config.Instance: this Manager's name in its claims
+	// claimBatch is how many deliveries a worker claims at once (fetchBatch;
+	// tests make it small to spread work over several Managers).
+	claimBatch int
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -146,6 +166,18 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "payd"
 	}
+	if cfg.ClaimTTL == 0 {
+		cfg.ClaimTTL = max(30*time.Second, 3*cfg.Timeout)
+	}
+	if cfg.ClaimTTL < 2*cfg.Timeout {
+		return nil, fmt.Errorf("webhook: claim time %s must be at least twice the timeout %s", cfg.ClaimTTL, cfg.Timeout)
+	}
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		var rnd [4]byte
+		_, _ = rand.Read(rnd[:])
+		cfg.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(rnd[:]))
+	}
 	m := &Manager{
 		cfg:     cfg,
 		db:      db,
@@ -155,6 +187,9 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Manager, error) {
 		sem:     make(chan struct{}, cfg.Concurrency),
 		perEP:   min(cfg.EndpointConcurrency, cfg.Concurrency),
 		workers: map[string]*worker{},
+		holder:  cfg.Instance,
+
+		claimBatch: fetchBatch,
 	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
 	if !cfg.AllowPrivate {
@@ -442,8 +477,11 @@ func (m *Manager) wakeWorkers(ids []string) {
 // Run fans events out to the delivery queue and runs one delivery worker per
 // endpoint and the attempt recorder until ctx is done; it waits for every
 // goroutine it started and returns nil then. Deliveries in flight at shutdown
-// are left due and sent again on the next start; attempts that ended are
-// recorded before Run returns.
+// are left due and sent again on the next start (or by another instance);
+// attempts that ended are recorded, and the claims left are released, before
+// Run returns. Several Managers may Run on one PostgreSQL database at once
+// (one per payd instance): they share the fan-out and claim deliveries from
+// one queue.
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return errors.New("webhook: Run called twice")
@@ -462,17 +500,30 @@ func (m *Manager) Run(ctx context.Context) error {
 		wg.Wait() // workers and their attempts: nothing sends results after this
 		close(m.results)
 		<-recorded
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := m.db.ReleaseWebhookClaims(rctx, m.holder, ""); err != nil {
+			m.log.Warn("release webhook claims; they run out by themselves", "err", err)
+		}
+		rcancel()
 		m.mu.Lock()
 		clear(m.workers)
 		m.mu.Unlock()
 	}()
 
 	cursor, err := m.db.WebhookCursor(ctx)
-	if err != nil {
+	for err != nil {
+		// The database is away (a shared one may be, for a while): wait
+		// for it rather than stop delivering for good.
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("webhook: %w", err)
+		m.log.Warn("webhook cursor: cannot reach the database; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pollInterval):
+		}
+		cursor, err = m.db.WebhookCursor(ctx)
 	}
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
@@ -480,14 +531,20 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err := m.reconcile(ctx, &wg); err != nil && ctx.Err() == nil {
 			m.log.Error("list webhook endpoints", "err", err)
 		}
+		var again <-chan time.Time // another instance's fan-out held the cursor: retry soon
 		for ctx.Err() == nil {
 			evs, err := m.db.EventsAfter(ctx, cursor, fanOutBatch)
 			if err == nil && len(evs) > 0 {
 				var touched []string
-				touched, err = m.db.FanOutWebhookEvents(ctx, evs, time.Now(), matches)
+				var next int64
+				touched, next, err = m.db.FanOutWebhookEvents(ctx, evs, time.Now(), matches)
 				if err == nil {
-					cursor = evs[len(evs)-1].Seq
 					m.wakeWorkers(touched)
+					if next < evs[len(evs)-1].Seq {
+						again = time.After(fanOutRetry)
+						break
+					}
+					cursor = next
 				}
 			}
 			if err != nil {
@@ -506,6 +563,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.wake:
 		case <-m.changed:
 		case <-poll.C:
+		case <-again:
 		}
 	}
 }
@@ -538,6 +596,15 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 		go func() {
 			defer wg.Done()
 			m.runWorker(wctx, w)
+			if ctx.Err() == nil {
+				// Stopped alone (endpoint deleted, disabled or changed): free
+				// its claims for the next worker (Run frees all at its end).
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				if err := m.db.ReleaseWebhookClaims(rctx, m.holder, ep.ID); err != nil {
+					m.log.Warn("release webhook claims; they run out by themselves", "endpoint", ep.ID, "err", err)
+				}
+				cancel()
+			}
 		}()
 	}
 	for id, w := range m.workers {

@@ -1,12 +1,15 @@
 // Command demo is `make demo`: it starts real local nodes (btcd in regtest and
-// anvil), a throw-away watch-only wallet, payd with its embedded demo config,
+// anvil), a demo wallet (payd gets only its watch-only keys), payd with its embedded demo config,
 // a webhook receiver that verifies every signature, then creates a BTC and a
 // USDC invoice, pays them from the nodes, mines, and prints the webhooks as
 // they arrive. It keeps everything running until Ctrl-C (so the checkout pages
 // stay open in a browser) and stops everything it started on exit.
 //
-// DEMO ONLY: the wallet is generated fresh on every run and its private half
-// is thrown away; never send real coins to a demo address.
+// The demo's wallet — a fresh seed every run — is kept in data/demo/wallet.seed
+// so the refund walkthrough (docs/refunds.md) can sign what payd prepares:
+// `payd-demo sign` stands in for the merchant's own wallet and `payd-demo
+// mine` mines a block on the demo's btcd. DEMO ONLY: never send real coins
+// to a demo address, and never use the demo's seed for anything else.
 package main
 
 import (
@@ -38,6 +41,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		os.Exit(tool(os.Args[1], os.Args[2:]))
+	}
 	listen := flag.String("listen", "127.0.0.1:8080", "address payd listens on")
 	exitWhenDone := flag.Bool("exit", false, "exit when both invoices settled instead of waiting for Ctrl-C")
 	flag.Parse()
@@ -109,7 +115,7 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Println("payd demo — DEMO ONLY: throw-away wallet on local regtest/anvil chains")
+	fmt.Println("payd demo — DEMO ONLY: a demo wallet on local regtest/anvil chains")
 	d.say("starting btcd (regtest) and anvil …")
 	var btc *testnode.Btcd
 	var evm *testnode.EVMNode
@@ -155,11 +161,16 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 		}
 	}
 
-	btcKey, evmKey, err := testnode.ThrowAwayWallet()
+	wallet, err := testnode.NewWallet()
 	if err != nil {
 		return err
 	}
-	d.say("generated a throw-away watch-only wallet (private half discarded):\n           bitcoin %s\n           evm     %s", short(btcKey), short(evmKey))
+	if err := wallet.Save(filepath.Join(d.dir, "wallet.seed")); err != nil {
+		return err
+	}
+	btcKey, evmKey := wallet.BTC, wallet.EVM
+	d.say("generated a demo wallet; payd gets only its watch-only keys:\n           bitcoin %s\n           evm     %s\n           (the seed is in %s for `payd-demo sign`, DEMO ONLY)",
+		short(btcKey), short(evmKey), filepath.Join(d.dir, "wallet.seed"))
 
 	// Webhook receiver.
 	d.secret = "whsec_demo_" + randHex(16)
@@ -342,18 +353,30 @@ func (d *demo) run(exitWhenDone bool) (err error) {
 		d.say("           %s (Lightning, paid)", lnInv.CheckoutURL)
 	}
 	d.say("follow them in the %s", dashboardLine)
+	envPath := filepath.Join(d.dir, "env")
+	if err := d.writeEnv(envPath, btc, btcInv.ID, usdcInv.ID); err != nil {
+		return err
+	}
+	d.say("refund the BTC invoice from the CLI (docs/refunds.md, \"Walkthrough\"): in another terminal\n           source %s\n           bin/payd refund create $PAYD_DEMO_BTC_INVOICE --amount 0.0005 --address $PAYD_DEMO_SHOPPER --reason \"returned item\"",
+		relPath(root, envPath))
 	if exitWhenDone {
 		return nil
 	}
-	fmt.Println("payd and the nodes keep running; press Ctrl-C to stop them.")
-	select {
-	case <-ctx.Done():
-	case err := <-exited:
-		// Ctrl-C in a terminal reaches payd (same process group) as well:
-		// its exit is then part of the stop, not a failure.
-		time.Sleep(100 * time.Millisecond)
-		if ctx.Err() == nil {
-			return fmt.Errorf("payd exited: %v", err)
+	fmt.Println("payd and the nodes keep running (webhooks are still shown here); press Ctrl-C to stop them.")
+	for wait := true; wait; {
+		select {
+		case ev := <-d.events:
+			d.say("webhook %-28s %s status=%-10s signature %s", ev.Type, ev.InvoiceID, ev.Status, ev.Verified)
+		case <-ctx.Done():
+			wait = false
+		case err := <-exited:
+			// Ctrl-C in a terminal reaches payd (same process group) as well:
+			// its exit is then part of the stop, not a failure.
+			time.Sleep(100 * time.Millisecond)
+			if ctx.Err() == nil {
+				return fmt.Errorf("payd exited: %v", err)
+			}
+			wait = false
 		}
 	}
 	fmt.Println("\nstopping payd and the nodes …")
@@ -379,12 +402,15 @@ func (d *demo) receive(w http.ResponseWriter, r *http.Request) {
 	if verify(secret, r.Header.Get("Payd-Signature"), body, time.Now()) {
 		verified = "verified"
 	}
+	type object struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
 	var ev struct {
 		Type    string `json:"type"`
-		Invoice struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		} `json:"invoice"`
+		Invoice object `json:"invoice"`
+		Refund  object `json:"refund"`
+		Sweep   object `json:"sweep"`
 	}
 	_ = json.Unmarshal(body, &ev)
 	if ev.Type == "invoice.settled" {
@@ -392,7 +418,17 @@ func (d *demo) receive(w http.ResponseWriter, r *http.Request) {
 		d.settled[ev.Invoice.ID] = true
 		d.mu.Unlock()
 	}
-	d.events <- webhookEvent{Type: ev.Type, InvoiceID: ev.Invoice.ID, Status: ev.Invoice.Status, Verified: verified}
+	shown := ev.Invoice
+	switch {
+	case ev.Refund.ID != "":
+		shown = ev.Refund
+	case ev.Sweep.ID != "":
+		shown = ev.Sweep
+	}
+	select {
+	case d.events <- webhookEvent{Type: ev.Type, InvoiceID: shown.ID, Status: shown.Status, Verified: verified}:
+	default: // nobody is printing (stopping)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -394,7 +394,9 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		return func() error { return d.leases.run(partsCtx, name, part) }
 	}
-	g.Go("webhooks", log, leased("webhooks", d.hooks.Run))
+	// Webhook delivery runs on every instance: deliveries are claimed from
+	// the shared queue (store.ClaimWebhookDeliveries), no lease needed.
+	g.Go("webhooks", log, func() error { return d.hooks.Run(partsCtx) })
 	g.Go("live", log, func() error { return d.hub.Run(partsCtx) })
 	g.Go("expiry", log, leased("expirer", d.expirer.Run))
 	g.Go("claims", log, leased("claims", func(ctx context.Context) error { return expireClaims(ctx, d.svc, log) }))

@@ -27,7 +27,7 @@ func (d *daemon) mountDashboard(mux *http.ServeMux, baseURL string) error {
 		SessionIdle: c.SessionIdle, SessionMax: c.SessionMax, Language: d.cfg.Checkout.Language,
 		TrustProxy: d.cfg.Server.TrustProxy, StoreName: d.cfg.Checkout.StoreName,
 	}, dashboard.Deps{
-		Invoices: d.svc, Store: d.db, Webhooks: d.hooks, Health: d.chainHealth,
+		Invoices: d.svc, Store: d.db, Webhooks: d.hooks, Refunds: d.svc, Health: d.chainHealth,
 		OnLoginFailure: d.metrics.ObserveConsoleLoginFailure, OnAction: d.metrics.ObserveConsoleAction,
 		Log: d.log,
 	})

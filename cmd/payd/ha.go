@@ -19,12 +19,13 @@ import (
 
 // Several payd instances on one PostgreSQL database (docs/production.md,
 // "High availability"). Every instance serves the API, checkout, dashboard
-// and websockets. The singleton parts — each chain's watcher, the expirer and
-// webhook delivery — run on the instance holding their lease (store.Lease):
-// renewed every ttl/3 (each round trip bounded to ttl/10), given up a
-// quarter of its time before it runs out when renewals keep failing — the
-// database down or cut off: then another instance takes it within the lease
-// time — and
+// and websockets, and delivers webhooks (claiming each delivery from the
+// shared queue: store.ClaimWebhookDeliveries). The singleton parts — each
+// chain's watcher and the expirer — run on the instance holding their lease
+// (store.Lease): renewed every ttl/3 (each round trip bounded to ttl/10),
+// given up a quarter of its time before it runs out when renewals keep
+// failing — the database down or cut off: then another instance takes it
+// within the lease time — and
 // fenced: every write of a watcher or the expirer checks the lease's token in
 // its own transaction, so an instance that lost its lease writes nothing.
 // Committed events reach every instance through the outbox: each tails it

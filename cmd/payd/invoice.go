@@ -25,9 +25,22 @@ const apiKeyEnv = "PAYD_API_KEY"
 // defaultAPIURL is used when neither --url, PAYD_URL nor a config says where payd runs.
 const defaultAPIURL = "http://127.0.0.1:8080"
 
+// apiClient gives cmd the --url flag and returns how its subcommands get a
+// client of the running payd's API, with the key from PAYD_API_KEY.
+func (g *globals) apiClient(cmd *cobra.Command) func() (*client.Client, error) {
+	var apiURL string
+	cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
+	return func() (*client.Client, error) {
+		key := os.Getenv(apiKeyEnv)
+		if key == "" {
+			return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
+		}
+		return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
+	}
+}
+
 func init() {
 	register(func(g *globals) *cobra.Command {
-		var apiURL string
 		cmd := &cobra.Command{
 			Use:   "invoice",
 			Short: "Create, show and list invoices through a running payd's API (key from " + apiKeyEnv + ")",
@@ -35,14 +48,7 @@ func init() {
 ` + apiKeyEnv + `. The server is --url, else PAYD_URL, else http:// + server.listen of
 the config, else ` + defaultAPIURL + `.`,
 		}
-		cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
-		newClient := func() (*client.Client, error) {
-			key := os.Getenv(apiKeyEnv)
-			if key == "" {
-				return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
-			}
-			return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
-		}
+		newClient := g.apiClient(cmd)
 		cmd.AddCommand(invoiceCreateCmd(newClient), invoiceGetCmd(newClient), invoiceListCmd(newClient))
 		return cmd
 	})

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +14,6 @@ import (
 
 func init() {
 	register(func(g *globals) *cobra.Command {
-		var apiURL string
 		cmd := &cobra.Command{
 			Use:   "link",
 			Short: "Create, show and delete payment links through a running payd's API (key from " + apiKeyEnv + ")",
@@ -25,14 +22,7 @@ func init() {
 running payd over HTTP with the API key in ` + apiKeyEnv + `; the server is found as
 for ` + "`payd invoice`" + `.`,
 		}
-		cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
-		newClient := func() (*client.Client, error) {
-			key := os.Getenv(apiKeyEnv)
-			if key == "" {
-				return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
-			}
-			return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
-		}
+		newClient := g.apiClient(cmd)
 		cmd.AddCommand(linkCreateCmd(newClient), linkGetCmd(newClient), linkDeleteCmd(newClient))
 		return cmd
 	})

@@ -12,11 +12,25 @@ import (
 
 func init() {
 	register(func(g *globals) *cobra.Command {
-		return &cobra.Command{
-			Use:   "migrate",
-			Short: "Create or upgrade the database schema (also done by run)",
-			Args:  cobra.NoArgs,
+		var from, to string
+		cmd := &cobra.Command{
+			Use:   "migrate [--from sqlite:PATH --to postgres:URL]",
+			Short: "Create or upgrade the database schema (also done by run); with --from/--to, copy a SQLite shop into PostgreSQL",
+			Long: `Without flags, migrate creates or upgrades the schema of the configured database.
+
+With --from sqlite:PATH --to postgres:URL it copies every invoice, payment,
+event, webhook endpoint and delivery, API key, payment link, refund, chain
+cursor and derivation counter of the SQLite database at PATH into the empty
+PostgreSQL database at URL (creating its schema), in one transaction, then
+checks the row count of every table. The SQLite file is read as one snapshot,
+so payd may still be running on it, but what it writes after the snapshot is
+not copied: stop payd first (docs/production.md, "Moving from SQLite to
+PostgreSQL"). The password may be left out of URL and given as PGPASSWORD.`,
+			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				if from != "" || to != "" {
+					return copyDatabase(cmd, from, to)
+				}
 				cfg, err := g.loadConfigLoose()
 				if err != nil {
 					return err
@@ -41,6 +55,9 @@ func init() {
 				return nil
 			},
 		}
+		cmd.Flags().StringVar(&from, "from", "", "copy from this SQLite database: sqlite:PATH (with --to)")
+		cmd.Flags().StringVar(&to, "to", "", "copy into this empty PostgreSQL database: postgres:URL (with --from)")
+		return cmd
 	})
 }
 

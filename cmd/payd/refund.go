@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 func init() {
 	register(func(g *globals) *cobra.Command {
-		var apiURL string
 		cmd := &cobra.Command{
 			Use:   "refund",
 			Short: "Create refunds, show them and fetch their PSBTs through a running payd's API (key from " + apiKeyEnv + ")",
@@ -21,17 +19,84 @@ func init() {
 ` + apiKeyEnv + ` (see docs/refunds.md). payd is watch-only: it builds the unsigned
 transaction; you sign it in your own wallet.`,
 		}
-		cmd.PersistentFlags().StringVar(&apiURL, "url", "", "base URL of the running payd (default $PAYD_URL, else the config's server.listen)")
-		newClient := func() (*client.Client, error) {
-			key := os.Getenv(apiKeyEnv)
-			if key == "" {
-				return nil, &exitError{code: 2, err: errors.New(apiKeyEnv + " is not set; create a key with `payd apikey create --name cli` and export " + apiKeyEnv + "=<key>")}
-			}
-			return client.New(g.apiURL(apiURL), key, client.WithUserAgent("payd-cli/"+Version())), nil
-		}
-		cmd.AddCommand(refundCreateCmd(newClient), refundGetCmd(newClient), refundPSBTCmd(newClient), refundBroadcastCmd(newClient))
+		newClient := g.apiClient(cmd)
+		cmd.AddCommand(refundCreateCmd(newClient), refundGetCmd(newClient), refundPSBTCmd(newClient), refundBroadcastCmd(newClient), refundCancelCmd(newClient))
 		return cmd
 	})
+	register(func(g *globals) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "sweep",
+			Short: "Move settled invoices' funds to cold storage: payd prepares the PSBT / unsigned transactions, your wallet signs (key from " + apiKeyEnv + ")",
+			Long: `payd sweep create builds a sweep (sw_…) through a running payd's API. Fetch,
+sign and hand it back with the refund commands, which take sweep ids too:
+payd refund psbt sw_…, payd refund broadcast sw_… SIGNED, payd refund get sw_….`,
+		}
+		newClient := g.apiClient(cmd)
+		cmd.AddCommand(sweepCreateCmd(newClient))
+		return cmd
+	})
+}
+
+func sweepCreateCmd(newClient func() (*client.Client, error)) *cobra.Command {
+	var req client.SweepRequest
+	var minConf, maxInputs int
+	var fee int64
+	var key string
+	c := &cobra.Command{
+		Use:   "create --chain CHAIN (--to ADDRESS | --to-descriptor DESCRIPTOR)",
+		Short: "Sweep settled invoices' outputs of one chain to your cold storage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("min-confirmations") {
+				req.MinConfirmations = &minConf
+			}
+			if f.Changed("max-inputs") {
+				req.MaxInputs = &maxInputs
+			}
+			if fee > 0 {
+				req.FeeRate = &fee
+			}
+			v, err := cl.CreateSweep(cmd.Context(), req, key)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&req.Chain, "chain", "", "the chain to sweep, a name from the config's chains (required)")
+	f.StringVar(&req.ToAddress, "to", "", "the cold-storage address")
+	f.StringVar(&req.ToDescriptor, "to-descriptor", "", "Bitcoin: a cold-storage descriptor (payd uses its first address)")
+	f.IntVar(&minConf, "min-confirmations", 0, "only outputs with at least this many confirmations (default: the chain's confirmations)")
+	f.IntVar(&maxInputs, "max-inputs", 0, "at most this many inputs (default and ceiling as in docs/refunds.md)")
+	f.Int64Var(&fee, "fee-rate", 0, "Bitcoin fee rate in sat/vB (default: the node's estimate)")
+	f.StringVar(&key, "idempotency-key", "", "Idempotency-Key, so a retry is safe")
+	_ = c.MarkFlagRequired("chain")
+	return c
+}
+
+func refundCancelCmd(newClient func() (*client.Client, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel REFUND_ID",
+		Short: "Cancel a refund (rf_…) or sweep (sw_…) that was not broadcast yet",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := newClient()
+			if err != nil {
+				return err
+			}
+			v, err := cl.CancelRefund(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
 }
 
 func refundCreateCmd(newClient func() (*client.Client, error)) *cobra.Command {

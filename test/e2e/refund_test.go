@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -17,11 +16,8 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/payd/payd/client"
@@ -33,91 +29,25 @@ import (
 // wallet is the merchant's seed, held by the test so it can sign what payd
 // (watch-only) prepares.
 type wallet struct {
-	master *hdkeychain.ExtendedKey
-	fp     []byte // master fingerprint
-	btc    string // the descriptor payd gets: wpkh([fp/84h/1h/0h]tpub…/0/*)
-	evm    string // the EVM account xpub m/44'/60'/0'
-	evmKey *hdkeychain.ExtendedKey
+	*testnode.Wallet
+	btc string // the descriptor payd gets: wpkh([fp/84h/1h/0h]tpub…/0/*)
+	evm string // the EVM account xpub m/44'/60'/0'
 }
 
 func newWallet(t *testing.T) *wallet {
 	t.Helper()
-	seed := make([]byte, 32)
-	if _, err := rand.Read(seed); err != nil {
-		t.Fatal(err)
-	}
-	w := &wallet{}
-	var err error
-	if w.master, err = hdkeychain.NewMaster(seed, &chaincfg.RegressionNetParams); err != nil {
-		t.Fatal(err)
-	}
-	mpub, _ := w.master.ECPubKey()
-	w.fp = btcutil.Hash160(mpub.SerializeCompressed())[:4]
-	acct := derivePath(t, w.master, hdkeychain.HardenedKeyStart+84, hdkeychain.HardenedKeyStart+1, hdkeychain.HardenedKeyStart)
-	pub, _ := acct.Neuter()
-	w.btc = fmt.Sprintf("wpkh([%x/84h/1h/0h]%s/0/*)", w.fp, pub)
-	em, err := hdkeychain.NewMaster(seed, &chaincfg.MainNetParams)
+	w, err := testnode.NewWallet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.evmKey = derivePath(t, em, hdkeychain.HardenedKeyStart+44, hdkeychain.HardenedKeyStart+60, hdkeychain.HardenedKeyStart)
-	epub, _ := w.evmKey.Neuter()
-	w.evm = epub.String()
-	return w
+	return &wallet{Wallet: w, btc: w.BTC, evm: w.EVM}
 }
 
-func derivePath(t *testing.T, k *hdkeychain.ExtendedKey, path ...uint32) *hdkeychain.ExtendedKey {
-	t.Helper()
-	for _, p := range path {
-		var err error
-		if k, err = k.Derive(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return k
-}
-
-// sign signs every input of p whose BIP32 derivation names the wallet's
-// master fingerprint (as Sparrow or walletprocesspsbt would), finalizes it
-// and returns the network transaction.
+// sign signs every input of p (as Sparrow or walletprocesspsbt would),
+// finalizes it and returns the network transaction.
 func (w *wallet) sign(t *testing.T, p *psbt.Packet) *wire.MsgTx {
 	t.Helper()
-	fetcher := txscript.NewMultiPrevOutFetcher(nil)
-	for i, in := range p.Inputs {
-		fetcher.AddPrevOut(p.UnsignedTx.TxIn[i].PreviousOutPoint, in.WitnessUtxo)
-	}
-	hashes := txscript.NewTxSigHashes(p.UnsignedTx, fetcher)
-	u, err := psbt.NewUpdater(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range p.Inputs {
-		if len(in.Bip32Derivation) != 1 {
-			t.Fatalf("input %d has %d derivations", i, len(in.Bip32Derivation))
-		}
-		d := in.Bip32Derivation[0]
-		var fp [4]byte
-		fp[0], fp[1], fp[2], fp[3] = byte(d.MasterKeyFingerprint), byte(d.MasterKeyFingerprint>>8), byte(d.MasterKeyFingerprint>>16), byte(d.MasterKeyFingerprint>>24)
-		if !bytes.Equal(fp[:], w.fp) {
-			t.Fatalf("input %d: fingerprint %x, the wallet's is %x", i, fp, w.fp)
-		}
-		k := derivePath(t, w.master, d.Bip32Path...)
-		priv, err := k.ECPrivKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(priv.PubKey().SerializeCompressed(), d.PubKey) {
-			t.Fatalf("input %d: the path %v does not give the PSBT's public key", i, d.Bip32Path)
-		}
-		sig, err := txscript.RawTxInWitnessSignature(p.UnsignedTx, hashes, i, in.WitnessUtxo.Value, in.WitnessUtxo.PkScript, txscript.SigHashAll, priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := u.Sign(i, sig, d.PubKey, nil, nil); err != nil {
-			t.Fatalf("sign input %d: %v", i, err)
-		}
-	}
-	tx, err := refund.Finalize(p)
+	tx, err := w.SignPSBT(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +55,8 @@ func (w *wallet) sign(t *testing.T, p *psbt.Packet) *wire.MsgTx {
 }
 
 func (w *wallet) evmPriv(t *testing.T, index uint32) *btcec.PrivateKey {
-	k := derivePath(t, w.evmKey, 0, index)
-	priv, err := k.ECPrivKey()
+	t.Helper()
+	priv, err := w.EVMPriv(index)
 	if err != nil {
 		t.Fatal(err)
 	}
