@@ -48,7 +48,8 @@ type DatabaseHealth struct {
 // InstanceHealth is /readyz's "instance": one payd of several on one
 // PostgreSQL database, the leases it holds and who holds every lease.
 type InstanceHealth struct {
-	// ID is this instance's holder id in the lease table (host-pid-random).
+	// ID is this instance's holder id in the lease table and in its webhook
+	// claims (host-pid-random).
 	ID string `json:"id"`
 	// Leads are the chains whose watcher runs here.
 	Leads []string `json:"leads"`

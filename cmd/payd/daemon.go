@@ -139,8 +139,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 		endpoints = append(endpoints, webhook.ConfigEndpoint{URL: e.URL, Secret: e.Secret.Reveal(), Events: e.Events})
 	}
 	gfCfg := greenfieldConfig(cfg, baseURL, tol)
+	var instance string // one name for this instance's leases and webhook claims
+	if d.leases != nil {
+		instance = d.leases.holder
+	}
 	d.hooks, err = webhook.New(webhook.Config{
-		Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule,
+		Instance: instance, Timeout: cfg.Webhooks.Timeout, RetrySchedule: cfg.Webhooks.RetrySchedule,
 		Concurrency: cfg.Webhooks.Concurrency, EndpointConcurrency: cfg.Webhooks.EndpointConcurrency,
 		AllowPrivate: cfg.Webhooks.AllowPrivate, UserAgent: "payd/" + Version(), Endpoints: endpoints,
 		OnAttempt: d.metrics.ObserveDelivery,

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,26 @@ func scrapeMetrics(p *testnode.Payd) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// webhookAttempts is the sum of p's payd_webhook_deliveries_total.
+func webhookAttempts(t *testing.T, p *testnode.Payd) int {
+	t.Helper()
+	out, err := scrapeMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "payd_webhook_deliveries_total{") {
+			v, err := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			n += v
+		}
+	}
+	return n
 }
 
 // eventually polls cond until it holds, failing the test after timeout with
@@ -536,6 +557,7 @@ func TestPostgresNetworkCut(t *testing.T) {
 				t.Fatalf("readyz: %+v %v", r, err)
 			}
 			cutID := r.Instance.ID
+			sentBefore := webhookAttempts(t, cut.payd)
 
 			tt.cut(proxy)
 			at := time.Now()
@@ -569,6 +591,11 @@ func TestPostgresNetworkCut(t *testing.T) {
 			stack.BTC.Generate(1)
 			checkSettledOnce(t, []*env{other}, hooks, paid)
 			t.Logf("settled through the other instance %s after the cut", time.Since(at).Round(time.Millisecond))
+			// Cut off, it claimed (and so sent) no delivery: the other
+			// instance delivered every one.
+			if sent := webhookAttempts(t, cut.payd); sent != sentBefore {
+				t.Errorf("the cut instance made %d webhook attempts during the cut", sent-sentBefore)
+			}
 
 			proxy.Heal()
 			healed := time.Now()
