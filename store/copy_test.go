@@ -187,15 +187,16 @@ func fillEveryTable(t *testing.T, db *DB) {
 			}))
 		}
 	}
-	_, err = db.FanOutWebhookEvents(ctx, evs, now, func(WebhookEndpoint, invoice.Event) bool { return true })
+	_, _, err = db.FanOutWebhookEvents(ctx, evs, now, func(WebhookEndpoint, invoice.Event) bool { return true })
 	must(err)
-	ds, err := db.PendingWebhookDeliveries(ctx, ep.ID, 1, nil)
+	ds, err := db.pendingWebhookDeliveries(ctx, ep.ID, 1, nil)
 	must(err)
 	if len(ds) != 1 {
 		t.Fatalf("%d pending deliveries", len(ds))
 	}
-	must(db.RecordWebhookAttempts(ctx, []WebhookResult{{Delivery: ds[0], Status: DeliverySucceeded, Next: now,
-		Attempt: WebhookAttempt{EndpointID: ep.ID, EventID: ds[0].EventID, Attempt: 1, StatusCode: 200, DurationMS: 12, At: now}}}))
+	_, err = db.RecordWebhookAttempts(ctx, []WebhookResult{{Delivery: ds[0], Status: DeliverySucceeded, Next: now,
+		Attempt: WebhookAttempt{EndpointID: ep.ID, EventID: ds[0].EventID, Attempt: 1, StatusCode: 200, DurationMS: 12, At: now}}})
+	must(err)
 	must(db.Write(ctx, func(tx *Tx) error {
 		return tx.ConnectBlock(ctx, "ethereum", chain.BlockRef{Height: 10, Hash: "0xb10c", Parent: "0xb109", Time: now}, 100)
 	}))
@@ -358,7 +359,7 @@ func TestCopyEveryRow(t *testing.T) {
 	if es, _ := dst.AuditLog(ctx, 0, 1); len(es) != 1 || es[0].ID != lastAudit+1 {
 		t.Errorf("the next audit id on the target is %+v, want %d", es, lastAudit+1)
 	}
-	if _, err := dst.FanOutWebhookEvents(ctx, []invoice.Event{{ID: "evt_new", Seq: seq, InvoiceID: "inv_2"}}, time.Now(),
+	if _, _, err := dst.FanOutWebhookEvents(ctx, []invoice.Event{{ID: "evt_new", Seq: seq, InvoiceID: "inv_2"}}, time.Now(),
 		func(WebhookEndpoint, invoice.Event) bool { return true }); err != nil {
 		t.Fatalf("a new delivery collides with a copied one: %v", err)
 	}
@@ -506,7 +507,7 @@ func BenchmarkCopy(b *testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := src.FanOutWebhookEvents(ctx, evs, time.Unix(1_800_000_000, 0), func(WebhookEndpoint, invoice.Event) bool { return true }); err != nil {
+		if _, _, err := src.FanOutWebhookEvents(ctx, evs, time.Unix(1_800_000_000, 0), func(WebhookEndpoint, invoice.Event) bool { return true }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -84,12 +84,13 @@ func fillShop(t *testing.T, db *store.DB, cfgPath string) (secret string) {
 	}))
 	evs, err := db.EventsAfter(ctx, 0, 1000)
 	must(err)
-	_, err = db.FanOutWebhookEvents(ctx, evs, now, func(store.WebhookEndpoint, invoice.Event) bool { return true })
+	_, _, err = db.FanOutWebhookEvents(ctx, evs, now, func(store.WebhookEndpoint, invoice.Event) bool { return true })
 	must(err)
-	ds, err := db.PendingWebhookDeliveries(ctx, ep.ID, 2, nil)
+	ds, _, err := db.ClaimWebhookDeliveries(ctx, store.WebhookClaim{EndpointID: ep.ID, Holder: "test", Limit: 2, Now: now, Until: now.Add(time.Minute)})
 	must(err)
-	must(db.RecordWebhookAttempts(ctx, []store.WebhookResult{{Delivery: ds[0], Status: store.DeliverySucceeded, Next: now,
-		Attempt: store.WebhookAttempt{EndpointID: ep.ID, EventID: ds[0].EventID, Attempt: 1, StatusCode: 200, DurationMS: 9, At: now}}}))
+	_, err = db.RecordWebhookAttempts(ctx, []store.WebhookResult{{Delivery: ds[0], Status: store.DeliverySucceeded, Next: now,
+		Attempt: store.WebhookAttempt{EndpointID: ep.ID, EventID: ds[0].EventID, Attempt: 1, StatusCode: 200, DurationMS: 9, At: now}}})
+	must(err)
 	must(db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.SaveRefund(ctx, &refund.Refund{ID: "rf_1", Kind: refund.KindRefund, InvoiceID: inv.ID, Method: "bitcoin/btc", Chain: "bitcoin",
 			ChainKind: invoice.KindBitcoin, Asset: invoice.BTC, Amount: big.NewInt(50000), Sent: big.NewInt(49000), Fee: big.NewInt(1000),
@@ -189,7 +190,15 @@ func TestMigrateCopy(t *testing.T) {
 		{"webhook cursor", func(d *store.DB) (any, error) { return d.WebhookCursor(ctx) }},
 		{"webhook endpoints", func(d *store.DB) (any, error) { return d.WebhookEndpoints(ctx) }},
 		{"webhook attempts", func(d *store.DB) (any, error) { return d.WebhookAttempts(ctx, "we_shop", 10) }},
-		{"pending deliveries", func(d *store.DB) (any, error) { return d.PendingWebhookDeliveries(ctx, "we_shop", 100, nil) }},
+		{"pending deliveries", func(d *store.DB) (any, error) {
+			// Claimed on each side alike; the tokens are each database's own.
+			far := time.Now().Add(24 * time.Hour)
+			ds, _, err := d.ClaimWebhookDeliveries(ctx, store.WebhookClaim{EndpointID: "we_shop", Holder: "compare", Limit: 100, Now: far, Until: far.Add(time.Minute)})
+			for i := range ds {
+				ds[i].Claim, ds[i].ClaimUntil = 0, time.Time{}
+			}
+			return ds, err
+		}},
 		{"refund", func(d *store.DB) (any, error) { return d.Refund(ctx, "rf_1") }},
 		{"lightning", func(d *store.DB) (any, error) { return d.LightningInvoicesOf(ctx, want[len(want)-3].ID) }},
 		{"admin", func(d *store.DB) (any, error) { return d.AdminByName(ctx, "alice") }},
