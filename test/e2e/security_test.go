@@ -155,15 +155,7 @@ func TestSecurity(t *testing.T) {
 	})
 
 	t.Run("API keys stored only hashed", func(t *testing.T) {
-		var files [][]byte
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			b, err := os.ReadFile(filepath.Join(p.Dir, "payd.db") + suffix)
-			if err == nil {
-				files = append(files, b)
-			} else if suffix == "" {
-				t.Fatal(err)
-			}
-		}
+		files := storedBytes(t, p)
 		for _, k := range secrets {
 			_, sec, err := apikey.Parse(k)
 			if err != nil {
