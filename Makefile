@@ -27,9 +27,13 @@ tools:
 vet:
 	$(GO) vet ./...
 
-#? test: vet, then every test with -race, including integration tests on real nodes and a browser, and short fuzz runs
+#? test: vet, then every test with -race, including integration tests on real nodes and a browser, then the end-to-end tests (test/e2e) again on PostgreSQL, and short fuzz runs
+# The second go test is the end-to-end suite again with every payd on its own
+# PostgreSQL database (internal/testnode: PAYD_TEST_DATABASE); without -race,
+# which the first pass has, to stay well within CI's 30 minutes.
 test: tools vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	PAYD_TEST_DATABASE=postgres $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 #? lint: gofmt, vet and staticcheck

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,11 @@ func integrityCheck(t *testing.T, p *testnode.Payd) string {
 	}
 	if _, err := db.Exec(`CREATE EXTENSION IF NOT EXISTS amcheck`); err != nil {
 		t.Fatalf("create extension amcheck: %v", err)
+	}
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind = 'r'`).Scan(&tables); err != nil || tables == 0 {
+		return fmt.Sprintf("no tables to check in payd's schema (%v)", err)
 	}
 	res := rowsOf(t, db, `SELECT c.relname || ' block ' || v.blkno || ': ' || v.msg
 		   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,

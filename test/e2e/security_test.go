@@ -161,10 +161,15 @@ func TestSecurity(t *testing.T) {
 			if err != nil {
 				continue
 			}
+			hashed := false
 			for _, b := range files {
 				if bytes.Contains(b, []byte(sec)) {
-					t.Errorf("the secret of %s is in the database files", k[:12])
+					t.Errorf("the secret of %s is in the database", k[:12])
 				}
+				hashed = hashed || bytes.Contains(b, []byte(apikey.Hash(sec)))
+			}
+			if !hashed {
+				t.Errorf("the hash of %s is not in what was read of the database", k[:12])
 			}
 		}
 	})
