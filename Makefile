@@ -30,10 +30,12 @@ vet:
 #? test: vet, then every test with -race, including integration tests on real nodes and a browser, then the end-to-end tests (test/e2e) again on PostgreSQL, and short fuzz runs
 # The second go test is the end-to-end suite again with every payd on its own
 # PostgreSQL database (internal/testnode: PAYD_TEST_DATABASE); without -race,
-# which the first pass has, to stay well within CI's 30 minutes.
+# which the first pass has, to stay well within CI's 30 minutes. TestPostgres*
+# set their PostgreSQL database themselves, so the first pass ran them as is.
 test: tools vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
-	PAYD_TEST_DATABASE=postgres $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./test/e2e/
+	@echo "test/e2e on PostgreSQL (TestPostgres* left out: the first pass ran them on PostgreSQL already)"
+	PAYD_TEST_DATABASE=postgres $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -skip '^TestPostgres' ./test/e2e/
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 #? lint: gofmt, vet and staticcheck

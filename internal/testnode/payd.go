@@ -228,7 +228,9 @@ func LightningChains(t TB, l *Lightning, btc *Btcd) string {
 }
 
 // StartPayd writes a config for the stack with a fresh throw-away wallet,
-// creates an API key and starts `payd run`, waiting for /readyz.
+// creates an API key and starts `payd run`, waiting for /readyz. Its
+// database is a SQLite file in its directory or, with PaydOptions.PostgresURL
+// or PAYD_TEST_DATABASE=postgres, on PostgreSQL; Stop and Start keep it.
 func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	t.Helper()
 	btcKey, evmKey := o.BTCKey, o.EVMKey
