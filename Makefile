@@ -27,9 +27,20 @@ tools:
 vet:
 	$(GO) vet ./...
 
-#? test: vet, then every test with -race, including integration tests on real nodes and a browser, and short fuzz runs
+#? test: vet, then every test with -race, including integration tests on real nodes and a browser, then the end-to-end tests (test/e2e) again on PostgreSQL, and short fuzz runs
+# Then the end-to-end suite again with every payd on its own PostgreSQL
+# database (internal/testnode: PAYD_TEST_DATABASE), without -race (the first
+# pass has it) to stay well within CI's 30 minutes, in two go test at once:
+# E2E_WAITING, the tests that mostly wait (invoice expiry, lnd), next to all
+# the others. TestPostgres* set their PostgreSQL database themselves, so the
+# first pass ran them as they are.
+E2E_WAITING := ^(TestEngine|TestGreenfieldOnRealNodes|TestLightning)$$
 test: tools vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@echo "test/e2e on PostgreSQL, in two halves at once (TestPostgres* left out: the first pass ran them on PostgreSQL)"
+	PAYD_TEST_DATABASE=postgres $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(E2E_WAITING)' ./test/e2e/ & w=$$!; \
+	PAYD_TEST_DATABASE=postgres $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -skip '^TestPostgres|$(E2E_WAITING)' ./test/e2e/; rc=$$?; \
+	wait $$w && exit $$rc
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 #? lint: gofmt, vet and staticcheck

@@ -151,6 +151,9 @@ type Payd struct {
 	// BTCKey and EVMKey are the watch-only keys of its wallet (pass them to
 	// another instance on the same database through PaydOptions).
 	BTCKey, EVMKey string
+	// PostgresURL is its database when it runs on PostgreSQL (PaydOptions,
+	// or PAYD_TEST_DATABASE=postgres); "" = the SQLite file Dir/payd.db.
+	PostgresURL string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -175,7 +178,9 @@ type PaydOptions struct {
 	// keys such as "  api_rate_limit: 1\n").
 	ServerYAML string
 	// PostgresURL puts the database on PostgreSQL (database.driver
-	// postgres) instead of a SQLite file in the payd's directory.
+	// postgres) instead of a SQLite file in the payd's directory. When ""
+	// and PAYD_TEST_DATABASE=postgres, the payd gets a fresh database on
+	// the test binary's cluster (StartPostgres).
 	PostgresURL string
 	// BTCKey and EVMKey replace the throw-away wallet's keys (a test that
 	// signs refunds holds the seed; several payd on one database share
@@ -223,7 +228,9 @@ func LightningChains(t TB, l *Lightning, btc *Btcd) string {
 }
 
 // StartPayd writes a config for the stack with a fresh throw-away wallet,
-// creates an API key and starts `payd run`, waiting for /readyz.
+// creates an API key and starts `payd run`, waiting for /readyz. Its
+// database is a SQLite file in its directory or, with PaydOptions.PostgresURL
+// or PAYD_TEST_DATABASE=postgres, on PostgreSQL; Stop and Start keep it.
 func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 	t.Helper()
 	btcKey, evmKey := o.BTCKey, o.EVMKey
@@ -290,8 +297,11 @@ func (s *Stack) StartPayd(t TB, o PaydOptions) *Payd {
 `, btcRPC, wsLine(btcWS), s.BTC.User, s.BTC.Pass, btcKey, o.BTCConfirmations,
 			s.EVM.ChainID, evmRPC, wsLine(evmWS), evmKey, o.EVMConfirmations, s.USDC)
 	}
+	if o.PostgresURL == "" && UsePostgres(t) {
+		o.PostgresURL = StartPostgres(t).NewDatabase(t)
+	}
 	dir := t.TempDir()
-	p := &Payd{t: t, bin: PaydBin(t), Dir: dir, Config: filepath.Join(dir, "payd.yaml"),
+	p := &Payd{PostgresURL: o.PostgresURL, t: t, bin: PaydBin(t), Dir: dir, Config: filepath.Join(dir, "payd.yaml"),
 		URL: fmt.Sprintf("http://127.0.0.1:%d", port), Log: filepath.Join(dir, "payd.log"), BTCKey: btcKey, EVMKey: evmKey}
 	dbYAML := "  path: " + filepath.Join(dir, "payd.db") + "\n"
 	if o.PostgresURL != "" {
@@ -333,6 +343,28 @@ checkout:
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// TestDatabaseEnv is the environment variable that chooses the database of
+// every payd StartPayd starts without PaydOptions.PostgresURL: "postgres"
+// gives each a fresh database on the test binary's PostgreSQL cluster (one
+// cluster for the whole binary when its TestMain uses RunWithPostgres); ""
+// or "sqlite" keeps the SQLite file. `make test` runs test/e2e once each way.
+const TestDatabaseEnv = "PAYD_TEST_DATABASE"
+
+// UsePostgres reports whether PAYD_TEST_DATABASE=postgres; it fails the
+// test on any other value than "", "sqlite" and "postgres".
+func UsePostgres(t TB) bool {
+	t.Helper()
+	switch v := os.Getenv(TestDatabaseEnv); v {
+	case "", "sqlite":
+		return false
+	case "postgres":
+		return true
+	default:
+		t.Fatalf("testnode: %s=%q: want sqlite or postgres", TestDatabaseEnv, v)
+		return false
+	}
 }
 
 func lastLine(s string) string {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"maps"
@@ -11,15 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/payd/payd/client"
 	"github.com/payd/payd/internal/testnode"
@@ -131,35 +127,6 @@ func (e *env) allEvents() []invoice.EventBody {
 	}
 }
 
-// integrityCheck runs PRAGMA integrity_check on payd's database through a
-// separate read-only connection while payd runs.
-func integrityCheck(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "payd.db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`PRAGMA integrity_check`)
-	if err != nil {
-		t.Fatalf("integrity_check: %v", err)
-	}
-	defer rows.Close()
-	var res []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatalf("integrity_check: %v", err)
-		}
-		res = append(res, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("integrity_check: %v", err)
-	}
-	return strings.Join(res, "; ")
-}
-
 // violations checks the invariants that must hold at any moment, whatever
 // crashed before: every invoice that got a 201 exists, no payment is
 // recorded twice, none is seen before its invoice was created, no invoice is
@@ -204,7 +171,7 @@ func (e *env) violations(created map[string]bool) []string {
 			settledSinceReorg[id] = false
 		}
 	}
-	if r := integrityCheck(e.t, e.payd.Dir); r != "ok" {
+	if r := integrityCheck(e.t, e.payd); r != "ok" {
 		bad = append(bad, "integrity_check: "+r)
 	}
 	return bad
