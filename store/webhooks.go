@@ -497,7 +497,7 @@ func (db *DB) RequeueWebhookEvent(ctx context.Context, ev invoice.Event, endpoin
 		for _, id := range endpointIDs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, status, next_attempt_at, updated_at)
 				VALUES (?, ?, ?, 'pending', ?, ?)
-				ON CONFLICT (endpoint_id, event_id) DO UPDATE SET status = 'pending', retry = 0, gen = gen + 1,
+				ON CONFLICT (endpoint_id, event_id) DO UPDATE SET status = 'pending', retry = 0, gen = webhook_deliveries.gen + 1,
 					next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
 				id, ev.ID, ev.Seq, now.UnixMilli(), now.UnixMilli()); err != nil {
 				return fmt.Errorf("store: requeue %s for %s: %w", ev.ID, id, err)
