@@ -314,3 +314,33 @@ func TestWebhookFanOutTwice(t *testing.T) {
 		t.Fatalf("%d deliveries %v, want 6", n, err)
 	}
 }
+
+// TestWebhookRequeueTwice re-queues an event that already has a delivery row
+// (the console's Re-deliver, POST /v1/events/{id}/redeliver) twice: the row
+// goes back to pending with a new generation each time, no second row
+// appears. On PostgreSQL the upsert once named an ambiguous column.
+func TestWebhookRequeueTwice(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	queueClaimTest(t, db, 1, 1)
+	evs, err := db.EventsAfter(ctx, 0, 10)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %v %v", evs, err)
+	}
+	gen := func() (n, g int64) {
+		t.Helper()
+		if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*), MAX(gen) FROM webhook_deliveries WHERE event_id = ?`, evs[0].ID).Scan(&n, &g); err != nil {
+			t.Fatal(err)
+		}
+		return n, g
+	}
+	_, g0 := gen()
+	for i := 1; i <= 2; i++ {
+		if err := db.RequeueWebhookEvent(ctx, evs[0], []string{"wh_a"}, claimT0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatalf("requeue %d: %v", i, err)
+		}
+		if n, g := gen(); n != 1 || g != g0+int64(i) {
+			t.Fatalf("after requeue %d: %d rows, gen %d, want 1 row, gen %d", i, n, g, g0+int64(i))
+		}
+	}
+}

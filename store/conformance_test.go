@@ -44,6 +44,7 @@ var conformance = []struct {
 	{"WebhookClaimExpiryAndFence", TestWebhookClaimExpiryAndFence},
 	{"WebhookClaimsKeepInvoiceOrder", TestWebhookClaimsKeepInvoiceOrder},
 	{"WebhookFanOutTwice", TestWebhookFanOutTwice},
+	{"WebhookRequeueTwice", TestWebhookRequeueTwice},
 }
 
 func TestPostgres(t *testing.T) {
