@@ -124,48 +124,69 @@ func TestWebhookClaimsExclusive(t *testing.T) {
 	}
 }
 
+// claimers records which holder claimed each delivery, failing on a
+// delivery claimed twice.
+type claimers struct {
+	mu        sync.Mutex
+	owner     map[int64]string
+	perHolder map[string]int
+	errs      chan error
+}
+
+func newClaimers(n int) *claimers {
+	return &claimers{owner: map[int64]string{}, perHolder: map[string]int{}, errs: make(chan error, n)}
+}
+
+// claimAll claims deliveries of wh_a for holder, limit at a time, until
+// none is left.
+func (c *claimers) claimAll(db *DB, holder string, limit int) {
+	for {
+		ds, _, err := db.ClaimWebhookDeliveries(context.Background(), WebhookClaim{EndpointID: "wh_a", Holder: holder, Limit: limit,
+			Now: claimT0, Until: claimT0.Add(time.Minute)})
+		if err != nil {
+			c.errs <- err
+			return
+		}
+		if len(ds) == 0 {
+			return
+		}
+		c.mu.Lock()
+		for _, d := range ds {
+			if prev, dup := c.owner[d.ID]; dup {
+				c.errs <- fmt.Errorf("delivery %d claimed by %s and %s", d.ID, prev, holder)
+			}
+			c.owner[d.ID] = holder
+			c.perHolder[holder]++
+		}
+		c.mu.Unlock()
+	}
+}
+
+// wait waits for wg, then fails t with the first error and unless want
+// deliveries were claimed.
+func (c *claimers) wait(t *testing.T, wg *sync.WaitGroup, want int) {
+	t.Helper()
+	wg.Wait()
+	close(c.errs)
+	for err := range c.errs {
+		t.Fatal(err)
+	}
+	if len(c.owner) != want {
+		t.Fatalf("%d of %d deliveries claimed (%v)", len(c.owner), want, c.perHolder)
+	}
+}
+
 func TestWebhookClaimsConcurrent(t *testing.T) {
 	db := openTest(t, Options{})
 	const invoices = 60
 	queueClaimTest(t, db, invoices, 1)
-	var mu sync.Mutex
-	owner := map[int64]string{}
+	c := newClaimers(4)
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
 	for w := range 4 {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			holder := fmt.Sprintf("w%d", w)
-			for {
-				ds, _, err := db.ClaimWebhookDeliveries(context.Background(), WebhookClaim{EndpointID: "wh_a", Holder: holder, Limit: 3,
-					Now: claimT0, Until: claimT0.Add(time.Minute)})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(ds) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, d := range ds {
-					if prev, dup := owner[d.ID]; dup {
-						errs <- fmt.Errorf("delivery %d claimed by %s and %s", d.ID, prev, holder)
-					}
-					owner[d.ID] = holder
-				}
-				mu.Unlock()
-			}
-		}()
+		go func() { defer wg.Done(); c.claimAll(db, fmt.Sprintf("w%d", w), 3) }()
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if len(owner) != invoices {
-		t.Fatalf("%d of %d deliveries claimed", len(owner), invoices)
-	}
+	c.wait(t, &wg, invoices)
 }
 
 // A claim that ran out is anyone's again, with a new token; the old owner's

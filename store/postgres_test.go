@@ -172,48 +172,15 @@ func TestPostgresWebhookClaimsAcrossInstances(t *testing.T) {
 	dbs := []*DB{openPostgresURL(t, url), openPostgresURL(t, url), openPostgresURL(t, url)}
 	const invoices = 150
 	queueClaimTest(t, dbs[0], invoices, 1)
-	var mu sync.Mutex
-	owner := map[int64]string{}
-	perHolder := map[string]int{}
+	c := newClaimers(2 * len(dbs))
 	var wg sync.WaitGroup
-	errs := make(chan error, 2*len(dbs))
 	for i, db := range dbs {
 		for w := range 2 { // two claimers per instance
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				holder := fmt.Sprintf("i%d-%d", i, w)
-				for {
-					ds, _, err := db.ClaimWebhookDeliveries(context.Background(), WebhookClaim{EndpointID: "wh_a", Holder: holder, Limit: 4,
-						Now: claimT0, Until: claimT0.Add(time.Minute)})
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(ds) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, d := range ds {
-						if prev, dup := owner[d.ID]; dup {
-							errs <- fmt.Errorf("delivery %d claimed by %s and %s", d.ID, prev, holder)
-						}
-						owner[d.ID] = holder
-						perHolder[holder]++
-					}
-					mu.Unlock()
-				}
-			}()
+			go func() { defer wg.Done(); c.claimAll(db, fmt.Sprintf("i%d-%d", i, w), 4) }()
 		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if len(owner) != invoices {
-		t.Fatalf("%d of %d deliveries claimed (%v)", len(owner), invoices, perHolder)
-	}
+	c.wait(t, &wg, invoices)
 	var claimedBy int
 	if err := dbs[1].r.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM webhook_deliveries WHERE claimed_by <> '' AND claim = 1`).Scan(&claimedBy); err != nil || claimedBy != invoices {
 		t.Fatalf("%d rows claimed once in the table (%v), want %d", claimedBy, err, invoices)
