@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -339,6 +340,37 @@ func (o *outboxTail) Run(ctx context.Context) error {
 	}
 }
 
+// chainAddress is a method's chain and deposit address.
+type chainAddress struct {
+	Chain   string `json:"chain"`
+	Address string `json:"address"`
+}
+
+// createdMethods is the methods of an invoice.created event: from its
+// payload (the invoice as it was created, addresses included), so the outbox
+// tail does not read back every invoice another instance creates; from the
+// database only when the payload does not parse.
+func (d *daemon) createdMethods(ctx context.Context, e invoice.Event) []chainAddress {
+	var body struct {
+		Invoice struct {
+			Methods []chainAddress `json:"methods"`
+		} `json:"invoice"`
+	}
+	if err := json.Unmarshal(e.Payload, &body); err == nil && len(body.Invoice.Methods) > 0 {
+		return body.Invoice.Methods
+	}
+	inv, err := d.db.Invoice(ctx, e.InvoiceID)
+	if err != nil {
+		d.log.Warn("outbox tail: read a new invoice", "invoice", e.InvoiceID, "err", err)
+		return nil
+	}
+	out := make([]chainAddress, 0, len(inv.Methods))
+	for _, m := range inv.Methods {
+		out = append(out, chainAddress{Chain: m.Chain, Address: m.Address})
+	}
+	return out
+}
+
 // remoteEvents handles events another instance committed.
 func (d *daemon) remoteEvents(ctx context.Context, evs []invoice.Event) {
 	d.hub.Publish(evs)
@@ -346,12 +378,7 @@ func (d *daemon) remoteEvents(ctx context.Context, evs []invoice.Event) {
 		if e.Type != invoice.EventCreated {
 			continue
 		}
-		inv, err := d.db.Invoice(ctx, e.InvoiceID)
-		if err != nil {
-			d.log.Warn("outbox tail: read a new invoice", "invoice", e.InvoiceID, "err", err)
-			continue
-		}
-		for _, m := range inv.Methods {
+		for _, m := range d.createdMethods(ctx, e) {
 			if b, ok := d.backends[m.Chain]; ok {
 				b.Watch(m.Address)
 			}

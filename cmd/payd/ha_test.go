@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math/big"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/payd/payd/internal/testnode"
+	"github.com/payd/payd/invoice"
 	"github.com/payd/payd/store"
 )
 
@@ -134,5 +137,27 @@ func TestLeasesStepDownWhenCutOff(t *testing.T) {
 			}
 			cancel()
 		})
+	}
+}
+
+// TestCreatedMethodsFromPayload: the outbox tail takes a remote invoice's
+// addresses from its invoice.created payload, without reading the database
+// (d.db is nil here: a read would panic).
+func TestCreatedMethodsFromPayload(t *testing.T) {
+	inv := &invoice.Invoice{ID: "inv_x", Status: invoice.StatusNew, Amount: big.NewInt(1000), Currency: invoice.BTC,
+		CreatedAt: time.Unix(1_800_000_000, 0), ExpiresAt: time.Unix(1_800_000_900, 0),
+		Methods: []invoice.Method{
+			{Method: "bitcoin/btc", Chain: "bitcoin", Kind: invoice.KindBitcoin, Asset: invoice.BTC, Address: "bcrt1qexample", AmountDue: big.NewInt(1000)},
+			{Method: "ethereum/eth", Chain: "ethereum", Kind: invoice.KindEVM, Asset: invoice.ETH, Address: "0x00000000000000000000000000000000000000aa", AmountDue: big.NewInt(1)},
+		}}
+	e, err := invoice.NewEvent(invoice.EventCreated, inv, inv.CreatedAt, invoice.ViewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{}
+	got := d.createdMethods(context.Background(), e)
+	want := []chainAddress{{"bitcoin", "bcrt1qexample"}, {"ethereum", "0x00000000000000000000000000000000000000aa"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("methods %+v, want %+v", got, want)
 	}
 }
