@@ -441,13 +441,7 @@ func (p *Payd) signal(sig syscall.Signal) {
 		return
 	}
 	_ = cmd.Process.Signal(syscall.SIGCONT) // in case it was paused
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	stopProcess(cmd.Process, done, sig)
 }
 
 // Pause freezes payd (SIGSTOP) so that node changes made meanwhile reach it

@@ -300,13 +300,7 @@ func (p *Postgres) stop(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	stopProcess(cmd.Process, done, sig)
 }
 
 // Shutdown stops the server (fast shutdown: open sessions are terminated)

@@ -186,3 +186,15 @@ func NodeModules(tool, pkg string) (string, error) {
 	}
 	return dir, nil
 }
+
+// stopProcess sends sig to proc and waits until done is closed (the process
+// was reaped), killing it if it has not exited within 30 s.
+func stopProcess(proc *os.Process, done <-chan struct{}, sig os.Signal) {
+	_ = proc.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = proc.Kill()
+		<-done
+	}
+}
