@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"context"
 	"math/big"
 	"slices"
@@ -66,22 +67,31 @@ func units(t *testing.T, s string, decimals int) *big.Int {
 // wait polls the invoice until it has status (and exception, "" = none).
 func (e *env) wait(id string, status invoice.Status, exception string, timeout time.Duration) *invoice.View {
 	e.t.Helper()
+	return e.waitFor(id, fmt.Sprintf("%s/%q", status, exception), timeout, func(v *invoice.View) bool {
+		ex := ""
+		if v.Exception != nil {
+			ex = *v.Exception
+		}
+		return v.Status == status && ex == exception
+	})
+}
+
+// waitFor polls the invoice until ok holds for it; what names the condition
+// in the failure message.
+func (e *env) waitFor(id, what string, timeout time.Duration, ok func(*invoice.View) bool) *invoice.View {
+	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *invoice.View
 	for {
 		v, err := e.c.GetInvoice(context.Background(), id)
 		if err == nil {
 			last = v
-			ex := ""
-			if v.Exception != nil {
-				ex = *v.Exception
-			}
-			if v.Status == status && ex == exception {
+			if ok(v) {
 				return v
 			}
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("invoice %s did not become %s/%q within %s; last: %+v\nlog:\n%s", id, status, exception, timeout, last, e.payd.Tail(30))
+			e.t.Fatalf("invoice %s: not %s within %s; last: %+v\nevents: %v\nlog:\n%s", id, what, timeout, last, e.events(id), e.payd.Tail(30))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

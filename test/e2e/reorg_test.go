@@ -14,26 +14,6 @@ import (
 	"github.com/payd/payd/invoice"
 )
 
-// waitFor polls the invoice until ok says yes.
-func (e *env) waitFor(id, what string, timeout time.Duration, ok func(v *invoice.View) bool) *invoice.View {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *invoice.View
-	for {
-		v, err := e.c.GetInvoice(context.Background(), id)
-		if err == nil {
-			last = v
-			if ok(v) {
-				return v
-			}
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("invoice %s: not %s within %s; last: %+v\nevents: %v\nlog:\n%s", id, what, timeout, last, e.events(id), e.payd.Tail(30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // afterFirst returns the events after the first invoice.settled.
 func afterFirst(evs []string, typ invoice.EventType) []string {
 	i := slices.Index(evs, string(typ))
