@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/payd/payd/invoice"
+	"github.com/payd/payd/store"
 )
 
 // Config brands and places the checkout page. cmd/payd fills it from the
@@ -181,8 +182,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 			h.renderError(w, r, loc, http.StatusNotFound)
 			return
 		}
-		h.log.Error("get invoice", "invoice", r.PathValue("id"), "err", err)
-		h.renderError(w, r, loc, http.StatusInternalServerError)
+		h.failure(w, r, loc, err, "get invoice", "invoice", r.PathValue("id"))
 		return
 	}
 	data := h.basePage(r, loc)
@@ -200,6 +200,30 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, status int) {
 	h.setHeaders(w)
 	h.renderError(w, r, h.locale(r), status)
+}
+
+// failure answers an error payd could not turn into a page: 503 with
+// Retry-After while the database is unreachable (an outage that ends by
+// itself, logged as a warning), 500 for anything else. The shopper sees the
+// same "try again in a moment" page either way; nothing internal leaks.
+func (h *Handler) failure(w http.ResponseWriter, r *http.Request, loc *locale, err error, msg string, attrs ...any) {
+	status := failureStatus(w, err)
+	if status == http.StatusServiceUnavailable {
+		h.log.Warn(msg+": database unavailable", append(attrs, "err", err)...)
+	} else {
+		h.log.Error(msg, append(attrs, "err", err)...)
+	}
+	h.renderError(w, r, loc, status)
+}
+
+// failureStatus is 503 (with Retry-After set on w) when err is a database
+// outage, 500 otherwise.
+func failureStatus(w http.ResponseWriter, err error) int {
+	if store.Unavailable(err) {
+		w.Header().Set("Retry-After", "5")
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, loc *locale, status int) {

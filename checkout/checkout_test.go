@@ -3,12 +3,14 @@ package checkout
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/png"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
@@ -406,16 +409,35 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
+// A fault of payd's is a 500; the database away (PostgreSQL restarting,
+// the network cut) is a 503 with Retry-After. The shopper sees "try again"
+// and nothing of the error either way.
 func TestInternalError(t *testing.T) {
-	h := newTestHandler(t, Config{}, newFake())
-	h.inv = errInvoices{}
-	srv := serve(t, h)
-	resp, body := get(t, srv.URL+"/i/inv_e")
-	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "Something went wrong") {
-		t.Errorf("status %d body %s", resp.StatusCode, body)
-	}
-	if strings.Contains(string(body), "disk on fire") {
-		t.Error("internal error leaked")
+	for _, tt := range []struct {
+		name  string
+		err   error
+		want  int
+		retry string
+	}{
+		{"a fault of payd's", errors.New("disk on fire"), 500, ""},
+		{"database refused", fmt.Errorf("store: begin: disk on fire: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503, "5"},
+		{"database shutting down", fmt.Errorf("store: disk on fire: %w", &pgconn.PgError{Code: "57P01"}), 503, "5"},
+	} {
+		h := newTestHandler(t, Config{}, newFake())
+		h.inv = errInvoices{tt.err}
+		srv := serve(t, h)
+		for _, path := range []string{"/i/inv_e", "/i/inv_e/qr/bitcoin/BTC.png"} {
+			resp, body := get(t, srv.URL+path)
+			if resp.StatusCode != tt.want || resp.Header.Get("Retry-After") != tt.retry {
+				t.Errorf("%s %s: status %d, Retry-After %q, want %d %q", tt.name, path, resp.StatusCode, resp.Header.Get("Retry-After"), tt.want, tt.retry)
+			}
+			if path == "/i/inv_e" && !strings.Contains(string(body), "Something went wrong") {
+				t.Errorf("%s: body %s", tt.name, body)
+			}
+			if strings.Contains(string(body), "disk on fire") {
+				t.Errorf("%s %s: internal error leaked", tt.name, path)
+			}
+		}
 	}
 }
 

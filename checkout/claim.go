@@ -141,8 +141,7 @@ func (ch *claimHandler) load(w http.ResponseWriter, r *http.Request, loc *locale
 	case err == nil, errors.Is(err, service.ErrRefundNotFound):
 		ch.renderNotFound(w, r, loc)
 	default:
-		ch.h.log.Error("get refund", "refund", id, "err", err)
-		ch.h.renderError(w, r, loc, http.StatusInternalServerError)
+		ch.h.failure(w, r, loc, err, "get refund", "refund", id)
 	}
 	return nil
 }
@@ -216,8 +215,7 @@ func (ch *claimHandler) servePost(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, service.ErrRefundNotFound):
 		ch.renderNotFound(w, r, loc)
 	default:
-		ch.h.log.Error("refund claim", "refund", rf.ID, "err", err)
-		ch.h.renderError(w, r, loc, http.StatusInternalServerError)
+		ch.h.failure(w, r, loc, err, "refund claim", "refund", rf.ID)
 	}
 }
 

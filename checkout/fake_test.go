@@ -131,9 +131,12 @@ func newTestHandler(t *testing.T, cfg Config, f *fakeInvoices) *Handler {
 	return h
 }
 
-// errInvoices fails every read as a broken database would.
-type errInvoices struct{}
+// errInvoices fails every read with err, or as a broken database would.
+type errInvoices struct{ err error }
 
-func (errInvoices) Get(context.Context, string) (*invoice.Invoice, error) {
+func (e errInvoices) Get(context.Context, string) (*invoice.Invoice, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
 	return nil, errors.New("disk on fire")
 }

@@ -109,8 +109,8 @@ func (lh *linkHandler) fail(w http.ResponseWriter, r *http.Request, id string, e
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		lh.h.log.Debug("payment link visit cancelled by client", "link", id)
 	default:
-		lh.h.log.Error("payment link visit", "link", id, "err", err)
-		lh.h.RenderError(w, r, http.StatusInternalServerError)
+		lh.h.setHeaders(w)
+		lh.h.failure(w, r, lh.h.locale(r), err, "payment link visit", "link", id)
 	}
 }
 

@@ -114,8 +114,9 @@ func (h *Handler) serveQR(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
 		}
+		st := failureStatus(w, err)
 		h.log.Error("get invoice", "invoice", r.PathValue("id"), "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		http.Error(w, http.StatusText(st), st)
 		return
 	}
 	m, ok := inv.MethodByName(r.PathValue("chain") + "/" + strings.ToLower(asset))

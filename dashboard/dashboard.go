@@ -400,6 +400,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rq *request, err 
 		h.renderErrorLoc(w, r, rq, http.StatusNotFound, "err_not_found")
 		return
 	}
+	if store.Unavailable(err) {
+		// An outage of the database, not a fault of payd's: it ends by itself.
+		h.log.Warn("console request failed: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		h.renderErrorLoc(w, r, rq, http.StatusServiceUnavailable, "err_unavailable")
+		return
+	}
 	h.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	h.renderErrorLoc(w, r, rq, http.StatusInternalServerError, "err_internal")
 }
@@ -423,6 +430,8 @@ func (h *Handler) renderErrorLoc(w http.ResponseWriter, r *http.Request, rq *req
 		title = "err_signed_out_title"
 	case http.StatusTooManyRequests:
 		title = "err_rate_limited_title"
+	case http.StatusServiceUnavailable:
+		title = "err_unavailable_title"
 	}
 	h.render(w, r, rq, "error", status, map[string]any{"Status": status, "TitleKey": title, "Key": key})
 }

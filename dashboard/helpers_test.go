@@ -27,6 +27,8 @@ type fakeInvoices struct {
 	mu      sync.Mutex
 	actions []string
 	created uint32
+	// getErr, when set, is what every Get returns: a database outage.
+	getErr error
 }
 
 func (f *fakeInvoices) Create(ctx context.Context, req service.CreateRequest) (*invoice.Invoice, error) {
@@ -58,6 +60,12 @@ func (f *fakeInvoices) Create(ctx context.Context, req service.CreateRequest) (*
 	return inv, err
 }
 func (f *fakeInvoices) Get(ctx context.Context, id string) (*invoice.Invoice, error) {
+	f.mu.Lock()
+	gerr := f.getErr
+	f.mu.Unlock()
+	if gerr != nil {
+		return nil, gerr
+	}
 	inv, err := f.db.Invoice(ctx, id)
 	if err != nil {
 		return nil, service.ErrNotFound

@@ -2,11 +2,18 @@ package dashboard
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/payd/payd/invoice"
 )
 
 // TestPagesInEveryLanguage renders every page signed in, in each language.
@@ -167,5 +174,36 @@ func TestCreateFormIdempotent(t *testing.T) {
 	form.Set("form_id", strings.Repeat("ab", 16))
 	if r := e.do(c, "POST", "/dashboard/new", form); r.code != http.StatusCreated {
 		t.Errorf("fresh form: %d\n%s", r.code, r.body)
+	}
+}
+
+// The database away (PostgreSQL restarting, the network cut): the console
+// answers 503 with Retry-After and a page saying so, not 500 "see the log";
+// a fault of payd's stays a 500. Neither page shows the error.
+func TestDatabaseOutageIs503(t *testing.T) {
+	e := newTestEnv(t, "", "admin")
+	c, _ := e.signedIn()
+	id := invoice.NewID(invoice.PrefixInvoice, e.now)
+	for _, tt := range []struct {
+		name  string
+		err   error
+		want  int
+		text  string
+		retry string
+	}{
+		{"refused", fmt.Errorf("store: begin: dial 10.9.9.9: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503, "cannot reach its database", "5"},
+		{"conn closed", fmt.Errorf("store: commit 10.9.9.9: %w", pgconn.ErrConnClosed), 503, "cannot reach its database", "5"},
+		{"a fault of payd's", errors.New("store: scan 10.9.9.9: invalid amount"), 500, "could not complete this request", ""},
+	} {
+		e.inv.mu.Lock()
+		e.inv.getErr = tt.err
+		e.inv.mu.Unlock()
+		r := e.do(c, "GET", "/dashboard/invoices/"+id, nil)
+		if r.code != tt.want || r.hdr.Get("Retry-After") != tt.retry || !strings.Contains(r.body, tt.text) {
+			t.Errorf("%s: %d, Retry-After %q, want %d %q with %q:\n%s", tt.name, r.code, r.hdr.Get("Retry-After"), tt.want, tt.retry, tt.text, r.body)
+		}
+		if strings.Contains(r.body, "10.9.9.9") || strings.Contains(r.body, "store:") {
+			t.Errorf("%s: the page shows the error", tt.name)
+		}
 	}
 }

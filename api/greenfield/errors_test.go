@@ -2,10 +2,15 @@ package greenfield
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payd/payd/internal/apikey"
 )
@@ -209,5 +214,36 @@ func TestRateLimit(t *testing.T) {
 	}
 	if codes[200] != 2 || codes[429] != 3 {
 		t.Errorf("codes %v, want burst 2 then 429", codes)
+	}
+}
+
+// The database away (PostgreSQL restarting, the network cut) is a 503
+// "unavailable" with Retry-After, as BTCPay answers while it cannot serve;
+// a fault of payd's stays a 500 "server-error". Neither body shows the error.
+func TestDatabaseOutageIs503(t *testing.T) {
+	a := New(testConfig(), Deps{})
+	for _, tt := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"refused", fmt.Errorf("store: begin: dial 10.9.9.9: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), 503, "unavailable"},
+		{"server shutting down", fmt.Errorf("store: x 10.9.9.9: %w", &pgconn.PgError{Code: "57P01"}), 503, "unavailable"},
+		{"a fault of payd's", errors.New("store: scan 10.9.9.9: invalid amount"), 500, "server-error"},
+	} {
+		w := httptest.NewRecorder()
+		a.writeError(w, httptest.NewRequest("GET", "/api/v1/stores/StoreABC/invoices/x", nil), "req_1", tt.err)
+		var body struct{ Code, Message string }
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: %v: %s", tt.name, err, w.Body)
+		}
+		retry := w.Header().Get("Retry-After")
+		if w.Code != tt.status || body.Code != tt.code || (tt.status == 503) != (retry == "1") {
+			t.Errorf("%s: %d %s, Retry-After %q; want %d %s", tt.name, w.Code, w.Body, retry, tt.status, tt.code)
+		}
+		if strings.Contains(w.Body.String(), "10.9.9.9") {
+			t.Errorf("%s: the body shows the error: %s", tt.name, w.Body)
+		}
 	}
 }

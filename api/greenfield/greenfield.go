@@ -293,6 +293,10 @@ func (a *API) toError(r *http.Request, reqID string, err error) *Error {
 	switch {
 	case errors.As(err, &ge):
 		return ge
+	case store.Unavailable(err):
+		// An outage of the database, not a fault of payd's: it ends by itself.
+		a.log.Warn("database unavailable", "err", err, "request_id", reqID, "route", r.Pattern)
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the database is unavailable; retry later"}
 	case errors.As(err, &se) && se.Status < 500:
 		if se.Status == http.StatusConflict {
 			return &Error{Status: http.StatusBadRequest, Code: "invoice-state-conflict", Message: se.Message}
@@ -317,6 +321,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, reqID string, e
 	e := a.toError(r, reqID, err)
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="payd"`)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	if e.Status == http.StatusUnprocessableEntity && len(e.Fields) > 0 {
 		writeJSON(w, e.Status, e.Fields)
