@@ -155,6 +155,22 @@ func NewPostgres(o PostgresOptions) (*Postgres, error) {
 		return nil, err
 	}
 	base := filepath.Join(cache, "pg")
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("testnode: running as root and no unprivileged 'postgres' user to run initdb as (scripts/install-tools.sh postgres creates it): %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if !reachableBy(cache, uid, gid) {
+			// The clone lives where the postgres user cannot go (root's
+			// 0700 home, a mktemp -d): the clusters go to the system's
+			// temporary directory instead, which everyone may traverse.
+			base = filepath.Join(os.TempDir(), "payd-pg")
+		}
+	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("testnode: %w", err)
 	}
@@ -165,17 +181,9 @@ func NewPostgres(o PostgresOptions) (*Postgres, error) {
 		return nil, fmt.Errorf("testnode: %w", err)
 	}
 	_ = os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	p := &Postgres{Dir: dir, bin: bin, log: filepath.Join(dir, "postgres.log")}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("testnode: running as root and no unprivileged 'postgres' user to run initdb as (scripts/install-tools.sh postgres creates it): %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		p.uid = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
+	p := &Postgres{Dir: dir, bin: bin, log: filepath.Join(dir, "postgres.log"), uid: cred}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("testnode: %w", err)
 		}
@@ -183,6 +191,7 @@ func NewPostgres(o PostgresOptions) (*Postgres, error) {
 	_ = os.Chmod(dir, 0o755)
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "payd",
 		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.Dir = dir // not the test's package directory, which the postgres user may not reach
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: p.uid}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
@@ -219,6 +228,40 @@ func NewPostgres(o PostgresOptions) (*Postgres, error) {
 	}
 }
 
+// reachableBy reports whether the user uid (group gid) may traverse every
+// directory from / down to dir and dir itself (permission bits only).
+func reachableBy(dir string, uid, gid int) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return false
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return true // not a Unix file system: assume so
+		}
+		var bit os.FileMode = 0o001
+		switch {
+		case int(sys.Uid) == uid:
+			bit = 0o100
+		case int(sys.Gid) == gid:
+			bit = 0o010
+		}
+		if st.Mode().Perm()&bit == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
+}
+
 // sweepStaleClusters removes cluster directories whose test process is gone
 // (a test binary killed before its cleanup).
 func sweepStaleClusters(base string) {
@@ -250,6 +293,7 @@ func (p *Postgres) Start() error {
 	}
 	cmd := exec.Command(filepath.Join(p.bin, "postgres"), "-D", filepath.Join(p.Dir, "data"), "-p", strconv.Itoa(p.Port))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = p.Dir
 	// SIGQUIT is PostgreSQL's immediate shutdown: the cluster never outlives
 	// the test binary.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.uid, Pdeathsig: syscall.SIGQUIT}

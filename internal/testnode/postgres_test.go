@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -40,5 +41,39 @@ func TestPostgresCluster(t *testing.T) {
 	p.Stop()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("cluster directory %s left behind: %v", dir, err)
+	}
+}
+
+// reachableBy follows the permission bits from / down: the owner of a 0700
+// directory may enter it, another user may not, and nobody enters a
+// directory without its x bit.
+func TestReachableBy(t *testing.T) {
+	base := t.TempDir() // 0700, ours
+	open := filepath.Join(base, "open")
+	shut := filepath.Join(base, "shut")
+	inner := filepath.Join(shut, "inner")
+	for _, d := range []string{open, inner} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(shut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(shut, 0o755) })
+	me, other := os.Getuid(), 54321
+	for _, tt := range []struct {
+		dir  string
+		uid  int
+		want bool
+	}{
+		{open, me, true},
+		{inner, me, false},   // shut has no x bit, even for its owner
+		{open, other, false}, // base is 0700
+		{"/", other, true},
+	} {
+		if got := reachableBy(tt.dir, tt.uid, tt.uid); got != tt.want {
+			t.Errorf("reachableBy(%s, %d) = %v, want %v", tt.dir, tt.uid, got, tt.want)
+		}
 	}
 }
