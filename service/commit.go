@@ -67,13 +67,26 @@ type committer struct {
 	// end is, on a database shared by several payd (PostgreSQL), the end of
 	// the block of indexes this instance reserved (next < end).
 	end map[string]uint32
+	// spare is each chain's next block, reserved ahead of need (see
+	// reserveAhead); fetching says a reservation is in flight.
+	spare    map[string]indexRange
+	fetching map[string]bool
+	// waited counts the reservations a request had to wait for (tests).
+	waited int
 }
+
+type indexRange struct{ first, end uint32 }
 
 // indexBlock is how many derivation indexes an instance reserves at once on
 // a shared database: each block is taken atomically (store.ReserveIndexes),
-// so no two instances hand out one index; an instance that stops leaves at
-// most this many unused.
+// so no two instances hand out one index. The next block is reserved in the
+// background once half of the current one is used, so a request waits for a
+// reservation only when demand outruns it; an instance that stops leaves at
+// most two blocks' worth unused (the rest of the current one and the spare).
 const indexBlock = 8
+
+// reserveTimeout bounds a background reservation.
+const reserveTimeout = 10 * time.Second
 
 // reserve takes one derivation index per distinct chain of inv's methods.
 func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string]uint32, error) {
@@ -94,11 +107,20 @@ func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string
 				c.end = map[string]uint32{}
 			}
 			if !ok || idx >= c.end[m.Chain] {
-				first, err := s.d.DB.ReserveIndexes(ctx, m.Chain, indexBlock)
-				if err != nil {
-					return nil, err
+				if sp, ok := c.spare[m.Chain]; ok {
+					idx, c.end[m.Chain] = sp.first, sp.end
+					delete(c.spare, m.Chain)
+				} else {
+					c.waited++
+					first, err := s.d.DB.ReserveIndexes(ctx, m.Chain, indexBlock)
+					if err != nil {
+						return nil, err
+					}
+					idx, c.end[m.Chain] = first, first+indexBlock
 				}
-				idx, c.end[m.Chain] = first, first+indexBlock
+			}
+			if c.end[m.Chain]-idx <= indexBlock/2 {
+				s.reserveAhead(m.Chain)
 			}
 		} else if !ok {
 			var err error
@@ -113,6 +135,33 @@ func (s *Service) reserve(ctx context.Context, inv *invoice.Invoice) (map[string
 		c.next[m.Chain] = idx + 1
 	}
 	return got, nil
+}
+
+// reserveAhead starts the reservation of chain's next block in the
+// background unless one is reserved or on its way. The caller holds c.mu.
+func (s *Service) reserveAhead(chain string) {
+	c := &s.commit
+	if _, ok := c.spare[chain]; ok || c.fetching[chain] {
+		return
+	}
+	if c.fetching == nil {
+		c.fetching, c.spare = map[string]bool{}, map[string]indexRange{}
+	}
+	c.fetching[chain] = true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), reserveTimeout)
+		defer cancel()
+		first, err := s.d.DB.ReserveIndexes(ctx, chain, indexBlock)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.fetching[chain] = false
+		if err != nil {
+			// The next request reserves for itself and answers the error.
+			s.d.Log.Warn("reserve derivation indexes ahead", "chain", chain, "err", err)
+			return
+		}
+		c.spare[chain] = indexRange{first, first + indexBlock}
+	}()
 }
 
 // prepare fills in inv's addresses from its reserved indexes and renders

@@ -53,6 +53,12 @@ func newHarness(t testing.TB) *harness {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return newHarnessDB(t, db)
+}
+
+// newHarnessDB is newHarness over db (migrated, closed by the caller).
+func newHarnessDB(t testing.TB, db *store.DB) *harness {
+	t.Helper()
 	h := &harness{db: db}
 	usdc := invoice.Asset{Code: "USDC", Decimals: 6}
 	h.s = New(Config{
