@@ -257,8 +257,8 @@ type result struct {
 // commits them in one transaction, so the writer connection, shared with
 // invoice creation, sees one write per batch instead of one per delivery.
 // Then it tells each worker. A failed write leaves those deliveries due: they
-// are sent again (at least once).
-func (m *Manager) runRecorder(in <-chan result) {
+// are sent again (at least once). ctx ends the retries of record (shutdown).
+func (m *Manager) runRecorder(ctx context.Context, in <-chan result) {
 	batch := make([]store.WebhookResult, 0, recordBatch)
 	owners := make([]*worker, 0, recordBatch)
 	linger := time.NewTimer(recordLinger)
@@ -278,16 +278,48 @@ func (m *Manager) runRecorder(in <-chan result) {
 				break fill
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if lost, err := m.db.RecordWebhookAttempts(ctx, batch); err != nil {
-			m.log.Error("record webhook attempts", "attempts", len(batch), "err", err)
-		} else if lost > 0 {
-			m.log.Warn("webhook claims ran out before their attempts were recorded: another instance delivers them", "attempts", lost)
-		}
-		cancel()
+		m.record(ctx, batch)
 		for i, w := range owners {
 			w.add(note{id: batch[i].Delivery.ID, recorded: true})
 		}
+	}
+}
+
+// record writes batch's attempts. While the database cannot be reached (a
+// PostgreSQL restart, a network cut) it tries again, backing off to 2 s, as
+// long as every claim of the batch holds and Run is not stopping: the
+// deliveries were made, and recording them spares their receivers a second
+// copy once the claims ran out (the claim token fences a late write, so
+// trying again is safe). Anything else, or claims about to run out, leaves
+// them due.
+func (m *Manager) record(ctx context.Context, batch []store.WebhookResult) {
+	wait := 100 * time.Millisecond
+	for {
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		lost, err := m.db.RecordWebhookAttempts(wctx, batch)
+		cancel()
+		if err == nil {
+			if lost > 0 {
+				m.log.Warn("webhook claims ran out before their attempts were recorded: another instance delivers them", "attempts", lost)
+			}
+			return
+		}
+		until := batch[0].Delivery.ClaimUntil
+		for _, r := range batch[1:] {
+			if r.Delivery.ClaimUntil.Before(until) {
+				until = r.Delivery.ClaimUntil
+			}
+		}
+		if !store.Unavailable(err) || ctx.Err() != nil || !time.Now().Add(wait).Before(until) {
+			m.log.Error("record webhook attempts", "attempts", len(batch), "err", err)
+			return
+		}
+		m.log.Warn("record webhook attempts: database unavailable; retrying", "attempts", len(batch), "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 

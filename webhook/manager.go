@@ -492,7 +492,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	recorded := make(chan struct{})
 	go func() {
 		defer close(recorded)
-		m.runRecorder(m.results)
+		m.runRecorder(ctx, m.results)
 	}()
 	var wg sync.WaitGroup
 	defer func() {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -234,12 +233,12 @@ func TestPostgresManagersShareDelivery(t *testing.T) {
 func TestPostgresManagerCutOffFromDatabase(t *testing.T) {
 	pg := testnode.StartPostgres(t)
 	direct := pg.NewDatabase(t)
-	proxy := newTCPProxy(t, pg.Addr())
+	proxy := testnode.StartTCPProxy(t, pg.Addr())
 	pu, err := url.Parse(direct)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pu.Host = proxy.addr()
+	pu.Host = proxy.Addr
 	cfg := testConfig()
 	cfg.Timeout = time.Second
 	cfg.ClaimTTL = 4 * time.Second
@@ -275,7 +274,7 @@ func TestPostgresManagerCutOffFromDatabase(t *testing.T) {
 		if _, err := tx.ExecContext(ctx, `LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		proxy.cut()
+		proxy.Refuse()
 		rc.mu.Lock()
 		before = len(rc.arrivals)
 		rc.mu.Unlock()
@@ -321,63 +320,53 @@ func TestPostgresManagerCutOffFromDatabase(t *testing.T) {
 	}
 }
 
-// tcpProxy forwards connections to target until cut, which closes the
-// listener and every connection: a network cut between a payd and its
-// database.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	done  bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// The database goes away between a delivery and its record (PostgreSQL
+// restarting, the network cut) and comes back within the claim: the manager
+// records the attempt once it can, so the receiver gets the event once —
+// not a second time after the claim ran out, 30 s later.
+func TestPostgresRecordsAfterOutage(t *testing.T) {
+	pg := testnode.StartPostgres(t)
+	direct := pg.NewDatabase(t)
+	proxy := testnode.StartTCPProxy(t, pg.Addr())
+	pu, err := url.Parse(direct)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *tcpProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
+	pu.Host = proxy.Addr
+	cfg := testConfig()
+	cfg.Timeout = time.Second
+	cfg.ClaimTTL = 30 * time.Second
+	ms, dbs := haManagers(t, []string{pu.String()}, cfg)
+	observer := openPG(t, direct)
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			ID string `json:"id"`
 		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		got = append(got, b.ID)
+		n := len(got)
+		mu.Unlock()
+		if n == 1 {
+			// Answered, but the answer cannot be recorded for 1.5 s.
+			proxy.Refuse()
+			time.AfterFunc(1500*time.Millisecond, proxy.Heal)
 		}
-		p.mu.Lock()
-		if p.done {
-			p.mu.Unlock()
-			c.Close()
-			u.Close()
-			return
-		}
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(u, c); u.Close() }()
-		go func() { _, _ = io.Copy(c, u); c.Close() }()
+	}))
+	t.Cleanup(srv.Close)
+	if _, err := ms[0].CreateEndpoint(context.Background(), srv.URL, nil); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done = true
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
+	queueInvoiceEvents(t, dbs[0], 1, 1)
+	startManager(t, ms[0])
+	ms[0].Wake()
+	waitFor(t, 10*time.Second, "the delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
+	waitFor(t, 10*time.Second, "the delivery recorded after the outage (within its claim)", func() bool { return undelivered(t, observer) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Errorf("the receiver got %d deliveries (%v), want 1", len(got), got)
 	}
-	p.conns = nil
 }
